@@ -1,0 +1,1 @@
+"""Gateway, web chat and command line of the IP public-service assistant."""

@@ -1,0 +1,47 @@
+"""The gateway's application factory."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+
+import aiohttp
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+from aiohttp_session import setup as setup_session
+from aiohttp_session.cookie_storage import EncryptedCookieStorage
+
+from bot.health import healthz
+from bot.keys import HTTP_CLIENT, RASA_CLIENT, SETTINGS
+from bot.middlewares import security_headers
+from bot.rasa_client import RasaClient
+from bot.settings import Settings
+from bot.webchat.routes import setup_routes as setup_webchat
+
+TEMPLATES_DIR = __file__.rsplit("/", 1)[0] + "/webchat/templates"
+
+
+async def _http_client(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    async with aiohttp.ClientSession() as http:
+        app[HTTP_CLIENT] = http
+        app[RASA_CLIENT] = RasaClient(http, settings.rasa_url, settings.rasa_timeout)
+        yield
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[security_headers])
+    app[SETTINGS] = settings
+    cookie_key = hashlib.sha256(settings.session_secret.encode()).digest()  # 32 bytes for Fernet
+    setup_session(
+        app,
+        EncryptedCookieStorage(
+            cookie_key, cookie_name="ipbot_session", httponly=True, samesite="Lax", max_age=None
+        ),
+    )
+    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True)
+    app.cleanup_ctx.append(_http_client)
+    setup_webchat(app)
+    app.router.add_get("/healthz", healthz)
+    return app

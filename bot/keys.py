@@ -1,0 +1,13 @@
+"""Typed keys for what the application keeps on `web.Application`."""
+
+from __future__ import annotations
+
+import aiohttp
+from aiohttp import web
+
+from bot.rasa_client import RasaClient
+from bot.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
+RASA_CLIENT = web.AppKey("rasa_client", RasaClient)

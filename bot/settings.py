@@ -1,0 +1,127 @@
+"""Every setting of the product, read from the environment in one place.
+
+Secrets (Rasa's API token, the cookie key) come from the environment; when absent they are
+generated once into `var/secrets.json` (ignored by git, mode 0600) so that a fresh checkout runs
+without any configuration and restarts keep the same values.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _env_list(name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
+
+
+def load_or_create_secret(var_dir: Path, name: str) -> str:
+    """Return secret `name` from var/secrets.json, generating and saving it on first use."""
+    path = var_dir / "secrets.json"
+    stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    if name not in stored:
+        stored[name] = secrets.token_urlsafe(32)
+        var_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(stored, indent=2))
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    return stored[name]
+
+
+def database_url_from_env(var_dir: Path | None = None) -> str:
+    """DATABASE_URL, else a SQLite file under var/ (the embedded default)."""
+    var_dir = var_dir or Path(os.environ.get("BOT_VAR_DIR", PROJECT_ROOT / "var")).resolve()
+    return os.environ.get("DATABASE_URL") or f"sqlite:///{var_dir / 'ipbot.db'}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    var_dir: Path
+    database_url: str
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8000
+    rasa_host: str = "127.0.0.1"
+    rasa_port: int = 5005
+    action_host: str = "127.0.0.1"
+    action_port: int = 5055
+    rasa_auth_token: str = field(default="", repr=False)
+    session_secret: str = field(default="", repr=False)
+    rasa_timeout: float = 5.0
+    # Origins allowed to open the chat websocket besides the page's own origin.
+    allowed_origins: tuple[str, ...] = ()
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://{self.rasa_host}:{self.rasa_port}"
+
+    @property
+    def action_url(self) -> str:
+        return f"http://{self.action_host}:{self.action_port}"
+
+    @property
+    def chat_url(self) -> str:
+        return f"http://{self.gateway_host}:{self.gateway_port}/"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        var_dir = Path(os.environ.get("BOT_VAR_DIR", PROJECT_ROOT / "var")).resolve()
+        return cls(
+            var_dir=var_dir,
+            database_url=database_url_from_env(var_dir),
+            gateway_host=os.environ.get("BOT_HOST", "127.0.0.1"),
+            gateway_port=_env_int("BOT_PORT", 8000),
+            rasa_host=os.environ.get("RASA_HOST", "127.0.0.1"),
+            rasa_port=_env_int("RASA_PORT", 5005),
+            action_host=os.environ.get("ACTION_HOST", "127.0.0.1"),
+            action_port=_env_int("ACTION_PORT", 5055),
+            rasa_auth_token=os.environ.get("RASA_AUTH_TOKEN")
+            or load_or_create_secret(var_dir, "rasa_auth_token"),
+            session_secret=os.environ.get("SESSION_SECRET")
+            or load_or_create_secret(var_dir, "session_secret"),
+            rasa_timeout=_env_float("RASA_TIMEOUT", 5.0),
+            allowed_origins=_env_list("BOT_ALLOWED_ORIGINS"),
+        )
+
+    def as_env(self) -> dict[str, str]:
+        """These settings as environment variables, for the processes `bot run` starts."""
+        return {
+            "BOT_VAR_DIR": str(self.var_dir),
+            "DATABASE_URL": self.database_url,
+            "BOT_HOST": self.gateway_host,
+            "BOT_PORT": str(self.gateway_port),
+            "RASA_HOST": self.rasa_host,
+            "RASA_PORT": str(self.rasa_port),
+            "ACTION_HOST": self.action_host,
+            "ACTION_PORT": str(self.action_port),
+            "ACTION_ENDPOINT_URL": f"{self.action_url}/webhook",
+            "RASA_AUTH_TOKEN": self.rasa_auth_token,
+            "SESSION_SECRET": self.session_secret,
+            "RASA_TIMEOUT": str(self.rasa_timeout),
+            "BOT_ALLOWED_ORIGINS": ",".join(self.allowed_origins),
+        }

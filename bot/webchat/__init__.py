@@ -1,0 +1,1 @@
+"""The citizens' web chat: the page and its websocket."""
