@@ -7,6 +7,7 @@ without starting Rasa (which takes ~15 s just to import).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import subprocess
@@ -46,8 +47,18 @@ def model_path(models_dir: Path, root: Path = PROJECT_ROOT) -> Path:
 
 
 def ensure_trained(models_dir: Path = PROJECT_ROOT / "models", root: Path = PROJECT_ROOT) -> Path:
-    """Return the model for the current data, training it first if it does not exist."""
-    target = model_path(models_dir, root)
+    """Return the model for the current data, training it first if it does not exist.
+
+    A lock file serialises concurrent callers (two test sessions, `make run` beside `make test`),
+    so the same model is never trained twice at once.
+    """
+    models_dir.mkdir(parents=True, exist_ok=True)
+    with (models_dir / ".train.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _train_unless_present(model_path(models_dir, root), models_dir, root)
+
+
+def _train_unless_present(target: Path, models_dir: Path, root: Path) -> Path:
     if target.exists():
         print(f"Model up to date: {target}")
         return target
