@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.db.models import ServicePoint
+from bot.db.models import InsuranceProduct, ServicePoint
 from bot.vocabulary import DISTRICTS
 
 UNVERIFIED = "待核实"
@@ -23,8 +23,8 @@ def district_buttons() -> list[dict[str, str]]:
     ]
 
 
-def service_point_card(point: ServicePoint) -> dict[str, Any]:
-    return {
+def service_point_card(point: ServicePoint, distance_km: float | None = None) -> dict[str, Any]:
+    card = {
         "name": point.name,
         "service_type": point.service_type,
         "district": point.district,
@@ -36,7 +36,43 @@ def service_point_card(point: ServicePoint) -> dict[str, Any]:
         "source": point.source,
         "last_verified": point.last_verified.isoformat() if point.last_verified else None,
     }
+    if distance_km is not None:
+        card["distance_km"] = round(distance_km, 1)
+    return card
 
 
-def service_points_payload(points: list[ServicePoint]) -> dict[str, Any]:
-    return {"kind": "service_points", "items": [service_point_card(p) for p in points]}
+def service_points_payload(
+    points: list[ServicePoint], distances: list[float] | None = None
+) -> dict[str, Any]:
+    if distances is None:
+        return {"kind": "service_points", "items": [service_point_card(p) for p in points]}
+    items = [service_point_card(p, d) for p, d in zip(points, distances, strict=True)]
+    return {"kind": "service_points", "items": items}
+
+
+def insurance_product_card(product: InsuranceProduct) -> dict[str, Any]:
+    """Exactly the keys the web chat renders; unknown values stay None ("待核实" on screen)."""
+    return {
+        "name": product.name,
+        "insurance_type": product.insurance_type,
+        "coverage": product.coverage,
+        "audience": product.audience,
+        "limits": product.limits,
+        "premium": product.premium,
+        "insurer": product.insurer,
+        "source": product.source,
+    }
+
+
+def insurance_products_payload(products: list[InsuranceProduct]) -> dict[str, Any]:
+    return {"kind": "insurance_products", "items": [insurance_product_card(p) for p in products]}
+
+
+def consultation_button(title: str = "预约保险咨询") -> dict[str, str]:
+    return {"title": title, "payload": "/request_insurance_consultation"}
+
+
+def shorten(text: str, limit: int = 40) -> str:
+    """A user's text echoed back: kept as plain text, cut when very long."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -9,12 +9,27 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.knowledge import KnowledgeUnavailable, query
+from actions.location import shared_location
 from actions.replies import HUMAN_BUTTON, district_buttons, service_points_payload
-from bot.db.service_points import Lookup, LookupStatus, lookup_service_points
+from bot.db.models import ServicePoint
+from bot.db.service_points import (
+    Lookup,
+    LookupStatus,
+    by_distance,
+    district_centre,
+    lookup_service_points,
+    nearest_points,
+)
 from bot.vocabulary import SERVICE_TYPES
 
 DEFAULT_SERVICE_TYPE = "商标品牌指导站"
-SERVICE_TYPE_BY_INTENT = {"find_brand_station": "商标品牌指导站"}
+SERVICE_TYPE_BY_INTENT = {
+    "find_brand_station": "商标品牌指导站",
+    "ask_trademark_window": "商标受理窗口",
+    "ask_one_stop_service": "知识产权综合体",
+    "ask_patent_fast_track": "知识产权保护中心",
+}
+NEAREST = 3
 
 
 def requested_service_type(tracker: Tracker) -> str:
@@ -34,8 +49,39 @@ def requested_district(tracker: Tracker) -> str | None:
     return next(tracker.get_latest_entity_values("district"), None)
 
 
-def has_missing_details(lookup: Lookup) -> bool:
-    return any(not (p.address and p.phone) for p in lookup.points or lookup.elsewhere)
+def missing_details(points: list[ServicePoint]) -> bool:
+    return any(not (p.address and p.phone) for p in points)
+
+
+def distance_text(pairs: list[tuple[ServicePoint, float]]) -> str:
+    return "；".join(f"{p.name}约{km:.1f}公里" for p, km in pairs)
+
+
+def send_points(
+    dispatcher: CollectingDispatcher,
+    text: str,
+    points: list[ServicePoint],
+    distances: list[float] | None = None,
+) -> None:
+    dispatcher.utter_message(text=text, json_message=service_points_payload(points, distances))
+    if missing_details(points):
+        dispatcher.utter_message(
+            text="部分站点的地址、开放时间或电话待核实，建议出发前先转人工确认。",
+            buttons=[HUMAN_BUTTON],
+        )
+
+
+def nearest_answer(
+    service_type: str, pairs: list[tuple[ServicePoint, float]], everyone: list[ServicePoint]
+) -> tuple[str, list[ServicePoint], list[float] | None]:
+    """Text and cards for a shared location: the nearest located points, else the city list."""
+    if pairs:
+        text = f"离您最近的{len(pairs)}个{service_type}（直线距离）：{distance_text(pairs)}。"
+        return text, [p for p, _ in pairs], [km for _, km in pairs]
+    text = (
+        f"{service_type}的位置信息还没有核实，无法按距离排序。以下是全市已收录的{len(everyone)}个："
+    )
+    return text, everyone, None
 
 
 class ActionFindServicePoints(Action):
@@ -47,7 +93,13 @@ class ActionFindServicePoints(Action):
     ) -> list[EventType]:
         service_type = requested_service_type(tracker)
         district = requested_district(tracker)
+        location = shared_location(tracker)
         events: list[EventType] = [SlotSet("service_type", service_type)]
+        if location is not None:
+            events += [SlotSet("latitude", location[0]), SlotSet("longitude", location[1])]
+
+        if location is not None and district is None:
+            return events + await self.answer_nearest(dispatcher, service_type, location)
 
         if district is None:
             dispatcher.utter_message(
@@ -58,6 +110,9 @@ class ActionFindServicePoints(Action):
 
         try:
             lookup = await query(lambda s: lookup_service_points(s, service_type, district))
+            centre = location
+            if centre is None and lookup.status is LookupStatus.NONE_IN_DISTRICT:
+                centre = await query(lambda s: district_centre(s, lookup.district))
         except KnowledgeUnavailable:
             dispatcher.utter_message(response="utter_knowledge_unavailable", buttons=[HUMAN_BUTTON])
             return events
@@ -71,24 +126,63 @@ class ActionFindServicePoints(Action):
 
         events.append(SlotSet("district", lookup.district))
         if lookup.status is LookupStatus.FOUND:
-            dispatcher.utter_message(
-                text=f"{lookup.district}的{service_type}有 {len(lookup.points)} 个：",
-                json_message=service_points_payload(lookup.points),
+            send_points(
+                dispatcher,
+                f"{lookup.district}的{service_type}有 {len(lookup.points)} 个：",
+                lookup.points,
             )
         elif lookup.elsewhere:
-            dispatcher.utter_message(
-                text=(
-                    f"{lookup.district}目前没有收录已核实的{service_type}。"
-                    f"以下是全市已公开报道的{len(lookup.elsewhere)}个，供您参考："
-                ),
-                json_message=service_points_payload(lookup.elsewhere),
-            )
+            self.answer_elsewhere(dispatcher, service_type, lookup, centre)
         else:
-            dispatcher.utter_message(text=f"目前没有收录{service_type}的信息。")
-
-        if has_missing_details(lookup):
             dispatcher.utter_message(
-                text="部分站点的地址、开放时间或电话待核实，建议出发前先转人工确认。",
-                buttons=[HUMAN_BUTTON],
+                text=f"目前没有收录{service_type}的信息，可以为您转人工。", buttons=[HUMAN_BUTTON]
             )
         return events
+
+    @staticmethod
+    def answer_elsewhere(
+        dispatcher: CollectingDispatcher,
+        service_type: str,
+        lookup: Lookup,
+        centre: tuple[float, float] | None,
+    ) -> None:
+        """None in the asked district: the nearest elsewhere when positions allow, else all."""
+        pairs = by_distance(lookup.elsewhere, *centre)[:NEAREST] if centre else []
+        if pairs:
+            send_points(
+                dispatcher,
+                f"{lookup.district}目前没有收录已核实的{service_type}。"
+                f"附近其他区县最近的{len(pairs)}个（直线距离）：{distance_text(pairs)}。",
+                [p for p, _ in pairs],
+                [km for _, km in pairs],
+            )
+            return
+        send_points(
+            dispatcher,
+            f"{lookup.district}目前没有收录已核实的{service_type}。"
+            f"以下是全市已公开报道的{len(lookup.elsewhere)}个，供您参考：",
+            lookup.elsewhere,
+        )
+
+    @staticmethod
+    async def answer_nearest(
+        dispatcher: CollectingDispatcher, service_type: str, location: tuple[float, float]
+    ) -> list[EventType]:
+        try:
+            pairs, everyone = await query(
+                lambda s: (
+                    nearest_points(s, service_type, *location, limit=NEAREST),
+                    lookup_service_points(s, service_type, None).points,
+                )
+            )
+        except KnowledgeUnavailable:
+            dispatcher.utter_message(response="utter_knowledge_unavailable", buttons=[HUMAN_BUTTON])
+            return []
+        if not everyone:
+            dispatcher.utter_message(
+                text=f"目前没有收录{service_type}的信息，可以为您转人工。", buttons=[HUMAN_BUTTON]
+            )
+            return []
+        text, points, distances = nearest_answer(service_type, pairs, everyone)
+        send_points(dispatcher, text, points, distances)
+        return []

@@ -5,6 +5,11 @@ serve       start the gateway only (the web chat)
 train       train the Rasa model unless one for the current data exists
 db upgrade  apply the database migrations
 kb seed     load data/kb/ into an empty database
+kb import FILE
+            validate a CSV or YAML file of service points / insurance products and upsert it
+            (a file with any bad row is rejected whole, each bad row listed)
+kb export [--format yaml|csv] [--kind service_points|insurance_products] [-o FILE]
+            write the knowledge base in the format `kb import` reads
 """
 
 from __future__ import annotations
@@ -26,7 +31,44 @@ def prepare_database(settings: Settings) -> None:
     with session_factory(settings.database_url)() as session:
         added = seed_if_empty(session)
     if added:
-        print(f"Seeded {added} service points from data/kb/")
+        print(f"Seeded {added} records (service points, insurance products) from data/kb/")
+
+
+def cmd_kb(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bot.db.engine import session_factory
+    from bot.db.migrate import upgrade
+
+    if args.action == "seed":
+        prepare_database(settings)
+        return 0
+    upgrade(settings.database_url)
+    with session_factory(settings.database_url)() as session:
+        if args.action == "import":
+            from bot.kb.importer import ImportRejected, import_file
+
+            if not args.file:
+                print("kb import needs a FILE (.csv, .yml or .yaml)", file=sys.stderr)
+                return 2
+            try:
+                report = import_file(session, Path(args.file), show_progress=True)
+            except ImportRejected as exc:
+                print(f"Rejected {args.file}; nothing was imported:\n{exc}", file=sys.stderr)
+                return 1
+            print(f"Imported {args.file}: {report}")
+            return 0
+        from bot.kb.exporter import export_csv, export_yaml
+
+        output = Path(args.output) if args.output else None
+        fmt = args.format or ("csv" if output and output.suffix.lower() == ".csv" else "yaml")
+        text = export_csv(session, args.kind) if fmt == "csv" else export_yaml(session)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        print(f"Exported to {output}")
+    return 0
 
 
 def cmd_run(settings: Settings) -> int:
@@ -74,7 +116,16 @@ def main(argv: list[str] | None = None) -> int:
     db = commands.add_parser("db", help="database administration")
     db.add_argument("action", choices=["upgrade"])
     kb = commands.add_parser("kb", help="knowledge base administration")
-    kb.add_argument("action", choices=["seed"])
+    kb.add_argument("action", choices=["seed", "import", "export"])
+    kb.add_argument("file", nargs="?", help="kb import: the CSV or YAML file")
+    kb.add_argument("--format", choices=["yaml", "csv"], help="kb export: default yaml")
+    kb.add_argument(
+        "--kind",
+        choices=["service_points", "insurance_products"],
+        default="service_points",
+        help="kb export --format csv: which table (one per CSV file)",
+    )
+    kb.add_argument("-o", "--output", help="kb export: file to write (default: stdout)")
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
@@ -94,8 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         print("Database is at the latest migration.")
         return 0
     if args.command == "kb":
-        prepare_database(settings)
-        return 0
+        return cmd_kb(settings, args)
     return 2
 
 

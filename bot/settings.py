@@ -75,6 +75,9 @@ class Settings:
     rasa_timeout: float = 5.0
     # Origins allowed to open the chat websocket besides the page's own origin.
     allowed_origins: tuple[str, ...] = ()
+    # Web chat flood limit: at most this many messages per window (seconds) per conversation.
+    chat_rate_limit: int = 10
+    chat_rate_window: float = 10.0
 
     @property
     def rasa_url(self) -> str:
@@ -106,6 +109,8 @@ class Settings:
             or load_or_create_secret(var_dir, "session_secret"),
             rasa_timeout=_env_float("RASA_TIMEOUT", 5.0),
             allowed_origins=_env_list("BOT_ALLOWED_ORIGINS"),
+            chat_rate_limit=_env_int("CHAT_RATE_LIMIT", 10),
+            chat_rate_window=_env_float("CHAT_RATE_WINDOW", 10.0),
         )
 
     def as_env(self) -> dict[str, str]:
@@ -124,4 +129,6 @@ class Settings:
             "SESSION_SECRET": self.session_secret,
             "RASA_TIMEOUT": str(self.rasa_timeout),
             "BOT_ALLOWED_ORIGINS": ",".join(self.allowed_origins),
+            "CHAT_RATE_LIMIT": str(self.chat_rate_limit),
+            "CHAT_RATE_WINDOW": str(self.chat_rate_window),
         }

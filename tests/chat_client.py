@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import aiohttp
@@ -16,13 +17,24 @@ class ChatClient:
         self.gateway_url = gateway_url
         self.http: aiohttp.ClientSession | None = None
         self.ws: aiohttp.ClientWebSocketResponse | None = None
+        self.history: dict[str, Any] | None = None
 
     async def __aenter__(self) -> ChatClient:
         self.http = aiohttp.ClientSession()
         async with self.http.get(self.gateway_url + "/") as page:  # sets the session cookie
             assert page.status == 200
-        self.ws = await self.http.ws_connect(self.gateway_url + "/ws")
+        await self.connect()
         return self
+
+    async def connect(self) -> dict[str, Any]:
+        """(Re)open the websocket; returns the history frame the server sends first."""
+        assert self.http is not None
+        if self.ws is not None:
+            await self.ws.close()
+        self.ws = await self.http.ws_connect(self.gateway_url + "/ws")
+        self.history = await self.ws.receive_json(timeout=REPLY_TIMEOUT_SECONDS)
+        assert self.history["type"] == "history"
+        return self.history
 
     async def __aexit__(self, *exc: object) -> None:
         if self.ws is not None:
@@ -30,10 +42,13 @@ class ChatClient:
         if self.http is not None:
             await self.http.close()
 
-    async def ask(self, text: str, payload: str | None = None) -> list[dict[str, Any]]:
-        """Send a message; return the frames of its answer (between typing on and off)."""
+    async def ask(
+        self, text: str, payload: str | None = None, client_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Send a message; return the frames of its answer (between its ack and typing off)."""
         assert self.ws is not None
-        frame: dict[str, Any] = {"type": "message", "text": text}
+        frame: dict[str, Any] = {"type": "message", "id": client_id or uuid.uuid4().hex}
+        frame["text"] = text
         if payload is not None:
             frame["payload"] = payload
         await self.ws.send_json(frame)
@@ -42,7 +57,7 @@ class ChatClient:
             received = await self.ws.receive_json(timeout=REPLY_TIMEOUT_SECONDS)
             if received == {"type": "typing", "on": False}:
                 return answer
-            if received.get("type") != "typing":
+            if received.get("type") not in ("typing", "ack"):
                 answer.append(received)
 
 

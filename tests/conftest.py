@@ -91,3 +91,10 @@ def stack(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture()
+def actions_database_url(seeded_database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A seeded database (SQLite and PostgreSQL) that the custom actions read via DATABASE_URL."""
+    monkeypatch.setenv("DATABASE_URL", seeded_database_url)
+    return seeded_database_url

@@ -1,12 +1,13 @@
 """The gateway's web chat protocol, against a local stand-in for Rasa's REST channel.
 
 These cover what the gateway itself decides (limits, errors, identities, headers); the real Rasa
-is exercised by tests/test_e2e_webchat.py.
+is exercised by tests/test_e2e_webchat.py. Storage, history and resends: test_webchat_storage.py.
 """
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import create_app
+from bot.db.migrate import upgrade
 from bot.settings import Settings
 
 
@@ -24,10 +26,13 @@ class FakeRasa:
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
         self.reply: list[dict[str, Any]] = [{"recipient_id": "x", "text": "您好"}]
+        self.delay = 0.0  # seconds before answering: a slow Rasa
+        self.port = 0
 
     def app(self) -> web.Application:
         async def webhook(request: web.Request) -> web.Response:
             self.received.append(await request.json())
+            await asyncio.sleep(self.delay)
             return web.json_response(self.reply)
 
         async def version(_: web.Request) -> web.Response:
@@ -44,21 +49,27 @@ async def fake_rasa() -> FakeRasa:
     rasa = FakeRasa()
     server = TestServer(rasa.app(), host="127.0.0.1")
     await server.start_server()
-    rasa.port = server.port  # type: ignore[attr-defined]
+    rasa.port = server.port
     yield rasa
     await server.close()
 
 
 def settings_for(tmp_path: Path, rasa_port: int, **extra: Any) -> Settings:
+    """Settings on a migrated SQLite database under tmp_path."""
+    database_url = extra.pop("database_url", f"sqlite:///{tmp_path / 'db.sqlite'}")
+    upgrade(database_url)
+    options: dict[str, Any] = {
+        "rasa_auth_token": "t",
+        "session_secret": "s",
+        "rasa_timeout": 2,
+        **extra,
+    }
     return Settings(
         var_dir=tmp_path,
-        database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+        database_url=database_url,
         rasa_port=rasa_port,
         action_port=1,  # nothing listens there: the action server is "down"
-        rasa_auth_token="t",
-        session_secret="s",
-        rasa_timeout=2,
-        **extra,
+        **options,
     )
 
 
@@ -67,42 +78,64 @@ async def client(tmp_path: Path, fake_rasa: FakeRasa, aiohttp_client) -> TestCli
     return await aiohttp_client(create_app(settings_for(tmp_path, fake_rasa.port)))
 
 
-async def exchange(client: TestClient, frame: Any) -> list[dict[str, Any]]:
-    """Send one frame; return every frame received until the gateway goes quiet."""
+def message(text: Any, **extra: Any) -> dict[str, Any]:
+    return {"type": "message", "id": uuid.uuid4().hex, "text": text, **extra}
+
+
+async def receive_until_quiet(ws, quiet: float = 0.5) -> list[dict[str, Any]]:
+    received = []
+    while True:
+        try:
+            received.append(await ws.receive_json(timeout=quiet))
+        except asyncio.TimeoutError:
+            return received
+
+
+async def exchange(client: TestClient, *frames: Any, quiet: float = 0.5) -> list[dict[str, Any]]:
+    """Send frames on a fresh socket; every frame received (but history) until it goes quiet."""
     async with client.ws_connect("/ws") as ws:
-        await (ws.send_str(frame) if isinstance(frame, str) else ws.send_json(frame))
-        received = []
-        while True:
-            try:
-                msg = await ws.receive_json(timeout=0.5)
-            except asyncio.TimeoutError:
-                return received
-            received.append(msg)
+        assert (await ws.receive_json(timeout=2))["type"] == "history"
+        for frame in frames:
+            await (ws.send_str(frame) if isinstance(frame, str) else ws.send_json(frame))
+        return await receive_until_quiet(ws, quiet)
+
+
+def without_ids(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in f.items() if k not in ("id", "time")} for f in frames]
 
 
 async def test_page_has_security_headers(client: TestClient) -> None:
     response = await client.get("/")
     assert response.status == 200
-    assert "宁波知识产权服务助手" in await response.text()
+    page = await response.text()
+    assert "宁波知识产权服务助手" in page and "新对话" in page
+    assert "<script>" not in page and "style=" not in page  # nothing inline
     csp = response.headers["Content-Security-Policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
     assert "frame-ancestors 'none'" in csp
     assert response.headers["X-Frame-Options"] == "DENY"
 
 
-async def test_message_is_relayed_and_answered(client: TestClient, fake_rasa: FakeRasa) -> None:
-    frames = await exchange(client, {"type": "message", "text": "你好"})
-    assert frames == [
+async def test_message_is_acknowledged_then_answered(
+    client: TestClient, fake_rasa: FakeRasa
+) -> None:
+    sent = message("你好")
+    frames = await exchange(client, sent)
+    ack, *rest = frames
+    assert ack["type"] == "ack" and ack["client_id"] == sent["id"]
+    assert ack["duplicate"] is False and isinstance(ack["id"], int)
+    assert without_ids(rest) == [
         {"type": "typing", "on": True},
         {"type": "bot", "text": "您好"},
         {"type": "typing", "on": False},
     ]
+    assert rest[1]["id"] > ack["id"] and rest[1]["time"].endswith("+00:00")
     assert fake_rasa.received[0]["message"] == "你好"
 
 
 async def test_button_payload_goes_to_rasa(client: TestClient, fake_rasa: FakeRasa) -> None:
     payload = '/inform{"district": "鄞州区"}'
-    await exchange(client, {"type": "message", "text": "鄞州区", "payload": payload})
+    await exchange(client, message("鄞州区", payload=payload))
     assert fake_rasa.received[0]["message"] == payload
 
 
@@ -111,12 +144,13 @@ async def test_conversation_id_comes_from_the_gateway(
 ) -> None:
     app = create_app(settings_for(tmp_path, fake_rasa.port))
     first, second = await aiohttp_client(app), await aiohttp_client(app)
-    await exchange(first, {"type": "message", "text": "一", "sender": "someone-else"})
-    await exchange(first, {"type": "message", "text": "二"})
-    await exchange(second, {"type": "message", "text": "三"})
+    await exchange(first, message("一", sender="someone-else", conversation_id="x" * 32))
+    await exchange(first, message("二"))
+    await exchange(second, message("三"))
     senders = [m["sender"] for m in fake_rasa.received]
     assert senders[0] == senders[1] != senders[2]  # same browser, same conversation
-    assert "someone-else" not in senders and len(senders[0]) == 32
+    assert "someone-else" not in senders and "x" * 32 not in senders
+    assert len(senders[0]) == 32
 
 
 @pytest.mark.parametrize(
@@ -124,10 +158,13 @@ async def test_conversation_id_comes_from_the_gateway(
     [
         ("{not json", "bad_json"),
         ('["a list"]', "bad_frame"),
-        ({"type": "message", "text": 42}, "bad_frame"),
+        ({"type": "message", "text": "好"}, "bad_frame"),  # no client id
+        ({"type": "message", "id": "有空格 的id", "text": "好"}, "bad_frame"),
+        ({"type": "message", "id": "a" * 65, "text": "好"}, "bad_frame"),
+        (message(42), "bad_frame"),
         ({"type": "subscribe"}, "bad_frame"),
-        ({"type": "message", "text": "好", "payload": "not-a-slash"}, "bad_frame"),
-        ({"type": "message", "text": "长" * 501}, "too_long"),
+        (message("好", payload="not-a-slash"), "bad_frame"),
+        (message("长" * 501), "too_long"),
     ],
 )
 async def test_bad_frames_get_an_error_frame(
@@ -135,37 +172,95 @@ async def test_bad_frames_get_an_error_frame(
 ) -> None:
     frames = await exchange(client, frame)
     assert [f["code"] for f in frames] == [code]
+    assert frames[0]["text"]  # a reason in words
     assert fake_rasa.received == []
 
 
-async def test_too_long_message_says_the_limit(client: TestClient) -> None:
-    [frame] = await exchange(client, {"type": "message", "text": "长" * 501})
+async def test_the_socket_survives_bad_frames(client: TestClient, fake_rasa: FakeRasa) -> None:
+    async with client.ws_connect("/ws") as ws:
+        await ws.receive_json(timeout=2)
+        await ws.send_bytes(b"\x00\x01")
+        await ws.send_str("{not json")
+        await ws.send_json(message("你好"))
+        frames = await receive_until_quiet(ws)
+    assert [f.get("code") for f in frames if f["type"] == "error"] == ["bad_frame", "bad_json"]
+    assert [f["text"] for f in frames if f["type"] == "bot"] == ["您好"]
+
+
+async def test_too_long_message_says_why_and_is_tied_to_it(client: TestClient) -> None:
+    sent = message("长" * 501)
+    [frame] = await exchange(client, sent)
     assert "501字" in frame["text"] and "500字以内" in frame["text"]
+    assert frame["client_id"] == sent["id"]
+
+
+async def test_exactly_500_characters_are_accepted(client: TestClient, fake_rasa: FakeRasa) -> None:
+    frames = await exchange(client, message("长" * 500))
+    assert frames[0]["type"] == "ack"
+    assert fake_rasa.received[0]["message"] == "长" * 500
 
 
 async def test_empty_message_is_ignored(client: TestClient, fake_rasa: FakeRasa) -> None:
-    assert await exchange(client, {"type": "message", "text": "   "}) == []
+    assert await exchange(client, message("   "), message("")) == []
     assert fake_rasa.received == []
 
 
 async def test_html_and_emoji_pass_through_as_text(client: TestClient, fake_rasa: FakeRasa) -> None:
     text = "<script>alert(1)</script> 😀 商标"
-    await exchange(client, {"type": "message", "text": text})
+    await exchange(client, message(text))
     assert fake_rasa.received[0]["message"] == text
 
 
 async def test_rasa_down_gives_busy_and_a_person(tmp_path: Path, aiohttp_client) -> None:
     client = await aiohttp_client(create_app(settings_for(tmp_path, rasa_port=1)))
-    frames = await exchange(client, {"type": "message", "text": "你好"})
+    frames = await exchange(client, message("你好"))
+    assert frames[0]["type"] == "ack"  # stored before Rasa was asked
     [error] = [f for f in frames if f["type"] == "error"]
     assert error["code"] == "busy" and error["text"].startswith("系统繁忙")
     assert error["buttons"] == [{"title": "转人工", "payload": "/request_human"}]
 
 
+async def test_slow_rasa_gives_busy_within_the_timeout(
+    tmp_path: Path, fake_rasa: FakeRasa, aiohttp_client
+) -> None:
+    fake_rasa.delay = 3
+    client = await aiohttp_client(
+        create_app(settings_for(tmp_path, fake_rasa.port, rasa_timeout=0.5))
+    )
+    async with client.ws_connect("/ws") as ws:
+        await ws.receive_json(timeout=2)
+        started = asyncio.get_running_loop().time()
+        await ws.send_json(message("你好"))
+        while (frame := await ws.receive_json(timeout=2))["type"] != "error":
+            pass
+        waited = asyncio.get_running_loop().time() - started
+    assert frame["code"] == "busy" and frame["buttons"][0]["title"] == "转人工"
+    assert waited < 1.5
+
+
 async def test_no_reply_from_rasa_is_not_silence(client: TestClient, fake_rasa: FakeRasa) -> None:
     fake_rasa.reply = []  # what Rasa answers when a custom action failed
-    frames = await exchange(client, {"type": "message", "text": "你好"})
+    frames = await exchange(client, message("你好"))
     assert [f["code"] for f in frames if f["type"] == "error"] == ["no_answer"]
+
+
+async def test_cards_and_buttons_reach_the_page(client: TestClient, fake_rasa: FakeRasa) -> None:
+    custom = {"kind": "service_points", "items": [{"name": "站", "address": None}]}
+    fake_rasa.reply = [
+        {"text": "找到 1 个", "buttons": [{"title": "转人工", "payload": "/request_human"}]},
+        {"custom": custom},
+        {"image": "ignored.png"},  # nothing the page shows
+    ]
+    frames = await exchange(client, message("站"))
+    bots = without_ids([f for f in frames if f["type"] == "bot"])
+    assert bots == [
+        {
+            "type": "bot",
+            "text": "找到 1 个",
+            "buttons": [{"title": "转人工", "payload": "/request_human"}],
+        },
+        {"type": "bot", "custom": custom},
+    ]
 
 
 async def test_foreign_origin_is_refused(client: TestClient) -> None:
@@ -188,8 +283,9 @@ async def test_configured_origin_is_accepted(
     settings = settings_for(tmp_path, fake_rasa.port, allowed_origins=("https://wx.example",))
     client = await aiohttp_client(create_app(settings))
     async with client.ws_connect("/ws", headers={"Origin": "https://wx.example"}) as ws:
-        await ws.send_json({"type": "message", "text": "你好"})
-        assert (await ws.receive_json(timeout=2))["type"] == "typing"
+        assert (await ws.receive_json(timeout=2))["type"] == "history"
+        await ws.send_json(message("你好"))
+        assert (await ws.receive_json(timeout=2))["type"] == "ack"
 
 
 async def test_healthz_reports_what_is_down(client: TestClient) -> None:

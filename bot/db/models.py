@@ -6,7 +6,7 @@ every query elsewhere is written in 2.0 style (`select()`, `Session`).
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Date, Float, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Column, Date, DateTime, Float, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import declarative_base
 
 Base = declarative_base()
@@ -35,3 +35,50 @@ class ServicePoint(Base):
 
     def __repr__(self) -> str:
         return f"ServicePoint({self.service_type!r}, {self.name!r}, {self.district!r})"
+
+
+class InsuranceProduct(Base):
+    """An IP insurance line offered to enterprises; premium and limits stay NULL when unknown."""
+
+    __tablename__ = "insurance_products"
+    __table_args__ = (UniqueConstraint("insurance_type", "name", name="uq_insurance_product_key"),)
+
+    id = Column(Integer, primary_key=True)
+    name = Column(String(200), nullable=False)
+    # One of the contract's insurance_type values (bot.vocabulary.INSURANCE_TYPES).
+    insurance_type = Column(String(50), nullable=False, index=True)
+    coverage = Column(Text)  # what it pays for
+    audience = Column(Text)  # who it is for
+    limits = Column(Text)  # sums insured / maximum payout, with the year and source wording
+    premium = Column(Text)
+    insurer = Column(String(200))
+    note = Column(Text)
+    source = Column(Text, nullable=False)
+    last_verified = Column(Date)
+
+    def __repr__(self) -> str:
+        return f"InsuranceProduct({self.insurance_type!r}, {self.name!r})"
+
+
+LEAD_STATUSES: tuple[str, ...] = ("new", "contacted", "closed")
+
+
+class ConsultationRequest(Base):
+    """A lead: an enterprise asked to be contacted about insurance. Text is stored as typed."""
+
+    __tablename__ = "consultation_requests"
+
+    id = Column(Integer, primary_key=True)
+    # Short code the user is shown ("ZX-7K3M9Q"); unique so staff can find the lead by it.
+    reference = Column(String(20), nullable=False, unique=True)
+    company = Column(Text, nullable=False)
+    contact_name = Column(Text, nullable=False)
+    phone = Column(String(50), nullable=False)
+    products = Column(Text)  # products of interest, "；"-separated
+    message = Column(Text)
+    conversation_id = Column(String(200))
+    status = Column(String(20), nullable=False, default="new", index=True)
+    created_at = Column(DateTime, nullable=False)
+
+    def __repr__(self) -> str:
+        return f"ConsultationRequest({self.reference!r}, {self.status!r})"

@@ -1,31 +1,49 @@
 """The web chat's websocket protocol: typed JSON frames (documented in README.md).
 
-Client → server:  {"type": "message", "text": "…", "payload": "/intent{…}" (optional)}
-Server → client:  {"type": "bot", "text": "…", "buttons": [...], "custom": {...}}
-                  {"type": "error", "code": "…", "text": "…", "buttons": [...]}
+Client → server:  {"type": "message", "id": "<client message id>", "text": "…", "payload": "/…"}
+Server → client:  history, ack, user, bot, typing, error (see README "Websocket protocol").
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 MAX_MESSAGE_CHARS = 500
 HUMAN_BUTTON = {"title": "转人工", "payload": "/request_human"}
+# Client message ids: what crypto.randomUUID() and similar generators produce.
+CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+WELCOME_TEXT = (
+    "您好，我是宁波知识产权公共服务助手。可以问我商标受理窗口、商标品牌指导站、"
+    "知识产权保险、专利预审、质押融资等问题，也可以随时转人工。"
+)
+# "猜你想问": sent as typed text (no payload) so that they go through the NLU like a real question.
+HOT_QUESTIONS = (
+    "商标受理窗口在哪",
+    "鄞州有品牌指导站吗",
+    "有哪些知识产权保险",
+    "专利预审怎么申请",
+    "专利能拿来贷款吗",
+)
 
 
 class ProtocolError(ValueError):
     """A frame the server cannot accept; `code` and `text` go back to the client."""
 
-    def __init__(self, code: str, text: str) -> None:
+    def __init__(self, code: str, text: str, client_id: str | None = None) -> None:
         super().__init__(text)
         self.code = code
         self.text = text
+        self.client_id = client_id
 
 
 @dataclass(frozen=True)
 class UserMessage:
+    client_id: str  # the client's id of this message: a resent copy has the same one
     text: str  # what the user typed or the button title they chose
     payload: str | None  # a button's payload ("/intent{…}"), sent to Rasa instead of the text
 
@@ -42,41 +60,98 @@ def parse_client_frame(raw: str) -> UserMessage | None:
         raise ProtocolError("bad_json", "消息格式不正确。") from exc
     if not isinstance(frame, dict) or frame.get("type") != "message":
         raise ProtocolError("bad_frame", "不支持的消息类型。")
+    client_id = frame.get("id")
+    if not isinstance(client_id, str) or not CLIENT_ID_PATTERN.match(client_id):
+        raise ProtocolError("bad_frame", "消息缺少编号。")
     text = frame.get("text")
     payload = frame.get("payload")
     if not isinstance(text, str) or (payload is not None and not isinstance(payload, str)):
-        raise ProtocolError("bad_frame", "消息格式不正确。")
+        raise ProtocolError("bad_frame", "消息格式不正确。", client_id)
     text = text.strip()
+    payload = payload or None
     if not text and not payload:
         return None
     if len(text) > MAX_MESSAGE_CHARS:
         raise ProtocolError(
-            "too_long", f"消息太长了（{len(text)}字），请控制在{MAX_MESSAGE_CHARS}字以内。"
+            "too_long",
+            f"消息太长了（{len(text)}字），请控制在{MAX_MESSAGE_CHARS}字以内。",
+            client_id,
         )
     if payload is not None and (not payload.startswith("/") or len(payload) > MAX_MESSAGE_CHARS):
-        raise ProtocolError("bad_frame", "按钮数据不正确。")
-    return UserMessage(text=text or payload or "", payload=payload)
+        raise ProtocolError("bad_frame", "按钮数据不正确。", client_id)
+    return UserMessage(client_id=client_id, text=text or payload or "", payload=payload)
 
 
-def bot_frame(message: dict[str, Any]) -> dict[str, Any] | None:
-    """One Rasa REST channel message as a `bot` frame (None when it has nothing to show)."""
-    frame: dict[str, Any] = {"type": "bot"}
-    if isinstance(message.get("text"), str):
-        frame["text"] = message["text"]
+def iso_time(moment: datetime) -> str:
+    """A stored (naive UTC) time as ISO 8601 with its zone, for the browser's Date()."""
+    return moment.replace(tzinfo=timezone.utc).isoformat(timespec="seconds")
+
+
+def bot_reply(message: dict[str, Any]) -> dict[str, Any] | None:
+    """The parts of one Rasa REST channel message the page shows (None when nothing)."""
+    reply: dict[str, Any] = {}
+    if isinstance(message.get("text"), str) and message["text"]:
+        reply["text"] = message["text"]
     buttons = [
         {"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
         for b in message.get("buttons") or []
         if isinstance(b, dict)
     ]
     if buttons:
-        frame["buttons"] = buttons
+        reply["buttons"] = buttons
     if isinstance(message.get("custom"), dict):
-        frame["custom"] = message["custom"]
-    return frame if len(frame) > 1 else None
+        reply["custom"] = message["custom"]
+    return reply or None
 
 
-def error_frame(code: str, text: str, offer_human: bool = False) -> dict[str, Any]:
+def message_frame(
+    role: str,
+    message_id: int,
+    moment: datetime,
+    text: str,
+    data: dict[str, Any] | None = None,
+    client_id: str | None = None,
+) -> dict[str, Any]:
+    """A stored message as a frame: `user`, `bot` (or later `staff`)."""
+    frame: dict[str, Any] = {"type": role, "id": message_id, "time": iso_time(moment)}
+    if client_id is not None:
+        frame["client_id"] = client_id
+    if text:
+        frame["text"] = text
+    frame.update(data or {})
+    return frame
+
+
+def ack_frame(client_id: str, message_id: int, moment: datetime, duplicate: bool) -> dict:
+    return {
+        "type": "ack",
+        "client_id": client_id,
+        "id": message_id,
+        "time": iso_time(moment),
+        "duplicate": duplicate,
+    }
+
+
+def welcome_frame() -> dict[str, Any]:
+    return {
+        "text": WELCOME_TEXT,
+        "title": "猜你想问",
+        "buttons": [{"title": q, "payload": ""} for q in HOT_QUESTIONS],
+    }
+
+
+def error_frame(
+    code: str,
+    text: str,
+    offer_human: bool = False,
+    client_id: str | None = None,
+    retry_after: float | None = None,
+) -> dict[str, Any]:
     frame: dict[str, Any] = {"type": "error", "code": code, "text": text}
+    if client_id is not None:
+        frame["client_id"] = client_id
+    if retry_after is not None:
+        frame["retry_after"] = retry_after
     if offer_human:
         frame["buttons"] = [HUMAN_BUTTON]
     return frame

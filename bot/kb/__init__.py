@@ -1,0 +1,1 @@
+"""Knowledge-base administration: validate, import and export service points and products."""

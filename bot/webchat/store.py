@@ -1,0 +1,65 @@
+"""The web chat's storage calls, run in a worker thread so the event loop never waits on the DB."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session
+
+from bot.db import conversations
+from bot.db.engine import session_factory
+from bot.webchat.protocol import message_frame
+
+T = TypeVar("T")
+STORE_TIMEOUT_SECONDS = 5.0
+
+
+class ChatStore:
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+
+    async def _run(self, work: Callable[[Session], T]) -> T:
+        def in_session() -> T:
+            with session_factory(self.database_url)() as session:
+                return work(session)
+
+        return await asyncio.wait_for(asyncio.to_thread(in_session), STORE_TIMEOUT_SECONDS)
+
+    async def store_user_message(
+        self, conversation_id: str, client_id: str, text: str, payload: str | None
+    ) -> conversations.Stored:
+        return await self._run(
+            lambda s: conversations.store_user_message(s, conversation_id, client_id, text, payload)
+        )
+
+    async def store_replies(
+        self, conversation_id: str, user_message_id: int, replies: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Store the bot's replies; return them as `bot` frames with their ids and time."""
+
+        def work(session: Session) -> list[dict[str, Any]]:
+            stored = conversations.store_replies(session, conversation_id, user_message_id, replies)
+            return [as_frame(m) for m in stored]
+
+        return await self._run(work)
+
+    async def history(self, conversation_id: str) -> list[dict[str, Any]]:
+        return await self._run(
+            lambda s: [as_frame(m) for m in conversations.history(s, conversation_id)]
+        )
+
+
+def as_frame(message: conversations.Message) -> dict[str, Any]:
+    data = dict(message.data or {})
+    if message.role == "user" and message.payload:
+        data["payload"] = message.payload
+    return message_frame(
+        message.role,
+        message.id,
+        message.created_at,
+        message.text,
+        data,
+        client_id=message.client_message_id,
+    )
