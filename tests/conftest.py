@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import text
 
 from bot.db.engine import make_engine, session_factory
@@ -98,3 +99,29 @@ def actions_database_url(seeded_database_url: str, monkeypatch: pytest.MonkeyPat
     """A seeded database (SQLite and PostgreSQL) that the custom actions read via DATABASE_URL."""
     monkeypatch.setenv("DATABASE_URL", seeded_database_url)
     return seeded_database_url
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; Playwright never downloads a browser here
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless Chromium for one test module (Playwright's sync API keeps its own event loop,
+    which must not outlive the module into the asyncio tests)."""
+    if not Path(CHROMIUM).exists():
+        require_service("Chromium", FileNotFoundError(f"{CHROMIUM} (.ci/run installs it)"))
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        yield chromium
+        chromium.close()

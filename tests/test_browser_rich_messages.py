@@ -9,17 +9,16 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from bot.app import create_app
 from tests.running_stack import free_port
-from tests.test_browser_webchat import CHROMIUM, CHROMIUM_ARGS, PHONE
+from tests.test_browser_webchat import PHONE
 from tests.test_webchat_gateway import FakeRasa, settings_for
 
 pytestmark = pytest.mark.browser
@@ -103,18 +102,6 @@ class Gateway:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed (.ci/run installs Debian's chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        yield browser
-        browser.close()
 
 
 def open_chat(browser: Browser, url: str) -> Page:
