@@ -5,7 +5,7 @@ WhitespaceTokenizer pipeline) it trains an NLU model on data/nlu, runs `rasa tes
 tests/nlu_holdout.yml, and, for ours, k-fold cross-validation on the training data. Rasa's reports
 and plots (confusion matrix, confidence histogram) land in results/eval/; the figures are printed.
 
-    .venv/bin/python bench/eval_nlu.py [--folds 5] [--skip-cv]
+    .venv/bin/python bench/eval_nlu.py [--folds 5] [--skip-cv] [--only ours|baseline]
 """
 
 from __future__ import annotations
@@ -76,11 +76,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--skip-cv", action="store_true", help="holdout only (much faster)")
+    parser.add_argument("--only", choices=["ours", "baseline"], help="evaluate one pipeline")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
 
     all_results: dict[str, dict[str, dict[str, float]]] = {}
     for label, config in PIPELINES.items():
+        if args.only and not label.startswith(args.only):
+            continue
         print(f"Evaluating {label} ...", flush=True)
         ours = config.name == "config.yml"
         all_results[label] = evaluate(
