@@ -60,26 +60,22 @@ class ValidateInsuranceConsultationForm(FormValidationAction):
         return "validate_insurance_consultation_form"
 
     @staticmethod
-    def _text(value: Any) -> str | None:
+    def _free_text(slot: str, value: Any, dispatcher: CollectingDispatcher, what: str) -> dict:
+        """A typed answer, stripped; a button payload or nothing at all is asked again."""
         if not isinstance(value, str) or not value.strip() or value.startswith("/"):
-            return None  # a button payload or nothing at all is not an answer
-        return value.strip()
+            dispatcher.utter_message(text=f"没有收到{what}，请再输入一次。")
+            return {slot: None}
+        return {slot: value.strip()}
 
     def validate_company_name(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        text = self._text(value)
-        if text is None:
-            dispatcher.utter_message(text="没有收到公司名称，请再输入一次。")
-        return {"company_name": text}
+        return self._free_text("company_name", value, dispatcher, "公司名称")
 
     def validate_contact_name(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        text = self._text(value)
-        if text is None:
-            dispatcher.utter_message(text="没有收到联系人称呼，请再输入一次。")
-        return {"contact_name": text}
+        return self._free_text("contact_name", value, dispatcher, "联系人称呼")
 
     def validate_phone(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

@@ -9,7 +9,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.settings import Settings
@@ -100,6 +100,3 @@ class RunningStack:
             if path.exists()
             else ""
         )
-
-    def with_settings(self, **changes) -> RunningStack:
-        return replace(self, settings=replace(self.settings, **changes), processes={})

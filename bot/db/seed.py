@@ -12,16 +12,15 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.db.models import InsuranceProduct, ServicePoint
 from bot.kb.formats import read_rows
 from bot.kb.importer import ImportRejected, upsert, validate_rows
 from bot.kb.schema import INSURANCE_PRODUCTS, SERVICE_POINTS, Kind
 from bot.settings import PROJECT_ROOT
 
 SEED_DIR = PROJECT_ROOT / "data" / "kb"
-SEED_FILES: tuple[tuple[str, Kind, type], ...] = (
-    ("service_points.yml", SERVICE_POINTS, ServicePoint),
-    ("insurance_products.yml", INSURANCE_PRODUCTS, InsuranceProduct),
+SEED_FILES: tuple[tuple[str, Kind], ...] = (
+    ("service_points.yml", SERVICE_POINTS),
+    ("insurance_products.yml", INSURANCE_PRODUCTS),
 )
 
 
@@ -53,8 +52,8 @@ def upsert_service_points(session: Session, records: Iterable[dict[str, Any]]) -
 def seed_if_empty(session: Session, seed_dir: Path = SEED_DIR) -> int:
     """Seed each empty table; a table that already has rows is left alone (staff own it)."""
     changed = 0
-    for file_name, kind, model in SEED_FILES:
-        if session.execute(select(func.count()).select_from(model)).scalar_one():
+    for file_name, kind in SEED_FILES:
+        if session.execute(select(func.count()).select_from(kind.model)).scalar_one():
             continue
         changed += upsert_records(session, kind, read_records(seed_dir / file_name, kind))
     session.commit()
