@@ -10,6 +10,9 @@ kb import FILE
             (a file with any bad row is rejected whole, each bad row listed)
 kb export [--format yaml|csv] [--kind service_points|insurance_products] [-o FILE]
             write the knowledge base in the format `kb import` reads
+staff add USERNAME --name 显示名 [--role agent|admin] [--password-stdin]
+            create a staff console account (password asked twice, or one line from stdin)
+staff list  list the staff accounts
 """
 
 from __future__ import annotations
@@ -71,6 +74,65 @@ def cmd_kb(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_staff(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.db.conversations import utcnow
+    from bot.db.engine import session_factory
+    from bot.db.migrate import upgrade
+    from bot.staff import accounts
+
+    upgrade(settings.database_url)
+    with session_factory(settings.database_url)() as session:
+        if args.action == "list":
+            rows = accounts.list_accounts(session)
+            if not rows:
+                print("No staff accounts yet: python -m bot staff add USERNAME --name 显示名")
+            now = utcnow()
+            for account in rows:
+                state = "active" if account.active else "inactive"
+                if account.locked_until is not None and account.locked_until > now:
+                    state += f", locked until {account.locked_until:%Y-%m-%d %H:%M} UTC"
+                print(f"{account.username}\t{account.display_name}\t{account.role}\t{state}")
+            return 0
+        if not args.username or not args.name:
+            print("staff add needs USERNAME and --name", file=sys.stderr)
+            return 2
+        password = _read_new_password(args.password_stdin)
+        if password is None:
+            return 1
+        try:
+            account = accounts.create_account(
+                session, args.username, args.name, password, args.role
+            )
+        except accounts.AccountError as exc:
+            print(f"Not created: {exc}", file=sys.stderr)
+            return 1
+    print(f"Created {account.role} account {account.username} ({account.display_name}).")
+    return 0
+
+
+def _read_new_password(from_stdin: bool) -> str | None:
+    """The new password: one line from stdin, or typed twice at a hidden prompt."""
+    from getpass import getpass
+
+    from bot.staff.accounts import MIN_PASSWORD_LENGTH
+
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass("Password: ")
+        if getpass("Password again: ") != password:
+            print("The passwords differ; nothing was created.", file=sys.stderr)
+            return None
+    if len(password) < MIN_PASSWORD_LENGTH:
+        print(
+            f"The password is too short (at least {MIN_PASSWORD_LENGTH} characters); "
+            "nothing was created.",
+            file=sys.stderr,
+        )
+        return None
+    return password
+
+
 def cmd_run(settings: Settings) -> int:
     from bot.model import ensure_trained
     from bot.stack import services
@@ -93,7 +155,10 @@ def cmd_serve(settings: Settings) -> int:
 
     from bot.app import create_app
 
+    from bot.masking import install_log_masking
+
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    install_log_masking()  # no phone or ID-card number reaches the gateway's logs
     web.run_app(
         create_app(settings),
         host=settings.gateway_host,
@@ -126,6 +191,14 @@ def main(argv: list[str] | None = None) -> int:
         help="kb export --format csv: which table (one per CSV file)",
     )
     kb.add_argument("-o", "--output", help="kb export: file to write (default: stdout)")
+    staff = commands.add_parser("staff", help="staff console accounts")
+    staff.add_argument("action", choices=["add", "list"])
+    staff.add_argument("username", nargs="?", help="staff add: the login name")
+    staff.add_argument("--name", help="staff add: the name citizens see, e.g. 王小明")
+    staff.add_argument("--role", choices=["agent", "admin"], default="agent")
+    staff.add_argument(
+        "--password-stdin", action="store_true", help="staff add: read the password from stdin"
+    )
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
@@ -146,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "kb":
         return cmd_kb(settings, args)
+    if args.command == "staff":
+        return cmd_staff(settings, args)
     return 2
 
 

@@ -12,11 +12,16 @@ from aiohttp import web
 from aiohttp_session import setup as setup_session
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
+from bot.conversation.hours import WorkingHours
+from bot.conversation.pipeline import Pipeline
+from bot.conversation.store import ChatStore
 from bot.health import healthz
-from bot.keys import HTTP_CLIENT, RASA_CLIENT, SETTINGS
+from bot.keys import HTTP_CLIENT, PIPELINE, RASA_CLIENT, SETTINGS
 from bot.middlewares import security_headers
 from bot.rasa_client import RasaClient
 from bot.settings import Settings
+from bot.staff.live import setup_staff_live
+from bot.staff.pages import setup_staff_pages
 from bot.webchat.routes import setup_routes as setup_webchat
 
 TEMPLATES_DIR = __file__.rsplit("/", 1)[0] + "/webchat/templates"
@@ -26,8 +31,13 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     async with aiohttp.ClientSession() as http:
         app[HTTP_CLIENT] = http
-        app[RASA_CLIENT] = RasaClient(http, settings.rasa_url, settings.rasa_timeout)
+        app[RASA_CLIENT] = RasaClient(
+            http, settings.rasa_url, settings.rasa_timeout, settings.rasa_auth_token
+        )
+        hours = WorkingHours.parse(settings.handoff_hours, settings.handoff_timezone)
+        app[PIPELINE] = Pipeline(ChatStore(settings.database_url), app[RASA_CLIENT], hours)
         yield
+        await app[PIPELINE].close()
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -43,5 +53,7 @@ def create_app(settings: Settings) -> web.Application:
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True)
     app.cleanup_ctx.append(_http_client)
     setup_webchat(app)
+    setup_staff_pages(app)
+    setup_staff_live(app)
     app.router.add_get("/healthz", healthz)
     return app

@@ -5,9 +5,11 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
+from bot.conversation.pipeline import Pipeline
 from bot.rasa_client import RasaClient
 from bot.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
 RASA_CLIENT = web.AppKey("rasa_client", RasaClient)
+PIPELINE = web.AppKey("pipeline", Pipeline)

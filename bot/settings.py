@@ -78,6 +78,12 @@ class Settings:
     # Web chat flood limit: at most this many messages per window (seconds) per conversation.
     chat_rate_limit: int = 10
     chat_rate_window: float = 10.0
+    # When staff answer handoffs ("1-5 09:00-17:00": Monday to Friday; or "always"), local time.
+    # A deployment sets its own; outside these hours users are offered to leave a message.
+    handoff_hours: str = "1-5 09:00-17:00"
+    handoff_timezone: str = "Asia/Shanghai"
+    # Seconds with no staff online before waiting citizens are offered a ticket instead.
+    handoff_release_seconds: float = 120.0
 
     @property
     def rasa_url(self) -> str:
@@ -111,6 +117,9 @@ class Settings:
             allowed_origins=_env_list("BOT_ALLOWED_ORIGINS"),
             chat_rate_limit=_env_int("CHAT_RATE_LIMIT", 10),
             chat_rate_window=_env_float("CHAT_RATE_WINDOW", 10.0),
+            handoff_hours=os.environ.get("HANDOFF_HOURS") or "1-5 09:00-17:00",
+            handoff_timezone=os.environ.get("HANDOFF_TIMEZONE") or "Asia/Shanghai",
+            handoff_release_seconds=_env_float("HANDOFF_RELEASE_SECONDS", 120.0),
         )
 
     def as_env(self) -> dict[str, str]:
@@ -131,4 +140,7 @@ class Settings:
             "BOT_ALLOWED_ORIGINS": ",".join(self.allowed_origins),
             "CHAT_RATE_LIMIT": str(self.chat_rate_limit),
             "CHAT_RATE_WINDOW": str(self.chat_rate_window),
+            "HANDOFF_HOURS": self.handoff_hours,
+            "HANDOFF_TIMEZONE": self.handoff_timezone,
+            "HANDOFF_RELEASE_SECONDS": str(self.handoff_release_seconds),
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -18,9 +19,10 @@ class ChatClient:
         self.http: aiohttp.ClientSession | None = None
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self.history: dict[str, Any] | None = None
+        self.seen: list[dict[str, Any]] = []
 
     async def __aenter__(self) -> ChatClient:
-        self.http = aiohttp.ClientSession()
+        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))  # 127.0.0.1
         async with self.http.get(self.gateway_url + "/") as page:  # sets the session cookie
             assert page.status == 200
         await self.connect()
@@ -41,6 +43,24 @@ class ChatClient:
             await self.ws.close()
         if self.http is not None:
             await self.http.close()
+
+    async def say(self, text: str, payload: str | None = None) -> dict[str, Any]:
+        """Send a message without waiting for an answer (e.g. to a person); returns its ack."""
+        assert self.ws is not None
+        frame: dict[str, Any] = {"type": "message", "id": uuid.uuid4().hex, "text": text}
+        if payload is not None:
+            frame["payload"] = payload
+        await self.ws.send_json(frame)
+        return await self.wait_for(lambda f: f.get("type") == "ack")
+
+    async def wait_for(self, matches: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        """The next frame that `matches`; the frames skipped are kept in `seen`."""
+        assert self.ws is not None
+        while True:
+            received = await self.ws.receive_json(timeout=REPLY_TIMEOUT_SECONDS)
+            self.seen.append(received)
+            if matches(received):
+                return received
 
     async def ask(
         self, text: str, payload: str | None = None, client_id: str | None = None

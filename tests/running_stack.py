@@ -40,6 +40,8 @@ class RunningStack:
     model: Path
     log_dir: Path
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    # Extra environment for every process started (e.g. WECHAT_* settings for the gateway).
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def on_free_ports(cls, var_dir: Path, database_url: str, model: Path) -> RunningStack:
@@ -51,6 +53,8 @@ class RunningStack:
             action_port=free_port(),
             rasa_auth_token="test-token",
             session_secret="test-session-secret",
+            # Staff answer at any hour in tests; "nobody online" still sends users to a ticket.
+            handoff_hours="always",
         )
         return cls(settings, model, var_dir / "logs")
 
@@ -68,7 +72,7 @@ class RunningStack:
             spec = self.service(name)
             log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - kept open by the child
             self.processes[name] = subprocess.Popen(
-                spec.argv, env=spec.env, stdout=log, stderr=subprocess.STDOUT,
+                spec.argv, env={**spec.env, **self.extra_env}, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )  # fmt: skip
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS

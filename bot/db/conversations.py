@@ -28,8 +28,9 @@ from bot.db.models import Base
 
 HISTORY_LIMIT = 200
 
-# User-message status: staff look for "failed" ones (the bot could not answer them).
-RECEIVED, ANSWERED, FAILED = "received", "answered", "failed"
+# User-message status: staff look for "failed" ones (the bot could not answer them);
+# "staff" marks a message routed to a person during a handoff.
+RECEIVED, ANSWERED, FAILED, TO_STAFF = "received", "answered", "failed", "staff"
 
 
 def utcnow() -> datetime:
@@ -73,10 +74,14 @@ class Stored:
     duplicate: bool
 
 
-def _touch_conversation(session: Session, conversation_id: str, now: datetime) -> None:
+def _touch_conversation(
+    session: Session, conversation_id: str, now: datetime, channel: str = "webchat"
+) -> None:
     conversation = session.get(Conversation, conversation_id)
     if conversation is None:
-        session.add(Conversation(id=conversation_id, created_at=now, last_message_at=now))
+        session.add(
+            Conversation(id=conversation_id, channel=channel, created_at=now, last_message_at=now)
+        )
         session.flush()
     else:
         conversation.last_message_at = now
@@ -88,13 +93,14 @@ def store_user_message(
     client_message_id: str,
     text: str,
     payload: str | None,
+    channel: str = "webchat",
 ) -> Stored:
     """Store a user message once per (conversation, client id) and commit."""
     existing = _find_by_client_id(session, conversation_id, client_message_id)
     if existing is not None:
         return Stored(existing.id, existing.created_at, duplicate=True)
     now = utcnow()
-    _touch_conversation(session, conversation_id, now)
+    _touch_conversation(session, conversation_id, now, channel)
     message = Message(
         conversation_id=conversation_id,
         role="user",
@@ -132,9 +138,10 @@ def store_replies(
     conversation_id: str,
     user_message_id: int,
     replies: list[dict[str, Any]],
-    role: str = "bot",
+    answered: bool = False,
 ) -> list[Message]:
-    """Store the answer to a user message (empty on failure) and set that message's status."""
+    """Store the bot's answer to a user message and set that message's status: failed when
+    there is no reply, unless it was `answered` another way (handed to a person)."""
     now = utcnow()
     _touch_conversation(session, conversation_id, now)
     stored = []
@@ -142,7 +149,7 @@ def store_replies(
         data = {k: reply[k] for k in ("buttons", "custom") if k in reply}
         message = Message(
             conversation_id=conversation_id,
-            role=role,
+            role="bot",
             text=reply.get("text", ""),
             data=data or None,
             created_at=now,
@@ -151,9 +158,45 @@ def store_replies(
         stored.append(message)
     user_message = session.get(Message, user_message_id)
     if user_message is not None:
-        user_message.status = ANSWERED if replies else FAILED
+        user_message.status = ANSWERED if replies or answered else FAILED
     session.commit()
     return stored
+
+
+def add_message(
+    session: Session,
+    conversation_id: str,
+    role: str,
+    text: str,
+    data: dict[str, Any] | None = None,
+    client_message_id: str | None = None,
+) -> Message:
+    """Store one staff or system message (or a notice) and commit."""
+    now = utcnow()
+    _touch_conversation(session, conversation_id, now)
+    message = Message(
+        conversation_id=conversation_id,
+        role=role,
+        text=text,
+        data=data or None,
+        client_message_id=client_message_id,
+        created_at=now,
+    )
+    session.add(message)
+    session.commit()
+    return message
+
+
+def set_status(session: Session, message_id: int, status: str) -> None:
+    message = session.get(Message, message_id)
+    if message is not None:
+        message.status = status
+        session.commit()
+
+
+def channel_of(session: Session, conversation_id: str) -> str | None:
+    conversation = session.get(Conversation, conversation_id)
+    return None if conversation is None else conversation.channel
 
 
 def history(session: Session, conversation_id: str, limit: int = HISTORY_LIMIT) -> list[Message]:

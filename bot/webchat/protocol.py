@@ -1,7 +1,8 @@
 """The web chat's websocket protocol: typed JSON frames (documented in README.md).
 
-Client → server:  {"type": "message", "id": "<client message id>", "text": "…", "payload": "/…"}
-Server → client:  history, ack, user, bot, typing, error (see README "Websocket protocol").
+Client → server:  message, typing, ticket, rating (see README "Websocket protocol").
+Server → client:  history, ack, user, bot, staff, system, handoff, typing, ticket_saved,
+                  rating_saved, error.
 """
 
 from __future__ import annotations
@@ -52,17 +53,48 @@ class UserMessage:
         return self.payload or self.text
 
 
-def parse_client_frame(raw: str) -> UserMessage | None:
+@dataclass(frozen=True)
+class Typing:
+    on: bool
+
+
+@dataclass(frozen=True)
+class TicketRequest:
+    """Leave a message for staff (out of hours or nobody online)."""
+
+    client_id: str
+    phone: str
+    text: str
+
+
+@dataclass(frozen=True)
+class RatingRequest:
+    handoff_id: int
+    score: int  # 1 非常不满意 … 5 非常满意
+    comment: str
+
+
+ClientFrame = UserMessage | Typing | TicketRequest | RatingRequest
+
+
+def parse_client_frame(raw: str) -> ClientFrame | None:
     """Parse one frame; None for frames to ignore silently (an empty message)."""
     try:
         frame = json.loads(raw)
     except ValueError as exc:
         raise ProtocolError("bad_json", "消息格式不正确。") from exc
-    if not isinstance(frame, dict) or frame.get("type") != "message":
+    if not isinstance(frame, dict):
         raise ProtocolError("bad_frame", "不支持的消息类型。")
-    client_id = frame.get("id")
-    if not isinstance(client_id, str) or not CLIENT_ID_PATTERN.match(client_id):
-        raise ProtocolError("bad_frame", "消息缺少编号。")
+    kind = frame.get("type")
+    if kind == "typing":
+        return Typing(on=frame.get("on") is True)
+    if kind == "ticket":
+        return _ticket(frame)
+    if kind == "rating":
+        return _rating(frame)
+    if kind != "message":
+        raise ProtocolError("bad_frame", "不支持的消息类型。")
+    client_id = _client_id(frame)
     text = frame.get("text")
     payload = frame.get("payload")
     if not isinstance(text, str) or (payload is not None and not isinstance(payload, str)):
@@ -80,6 +112,36 @@ def parse_client_frame(raw: str) -> UserMessage | None:
     if payload is not None and (not payload.startswith("/") or len(payload) > MAX_MESSAGE_CHARS):
         raise ProtocolError("bad_frame", "按钮数据不正确。", client_id)
     return UserMessage(client_id=client_id, text=text or payload or "", payload=payload)
+
+
+def _client_id(frame: dict[str, Any]) -> str:
+    client_id = frame.get("id")
+    if not isinstance(client_id, str) or not CLIENT_ID_PATTERN.match(client_id):
+        raise ProtocolError("bad_frame", "消息缺少编号。")
+    return client_id
+
+
+def _ticket(frame: dict[str, Any]) -> TicketRequest:
+    client_id = _client_id(frame)
+    phone, text = frame.get("phone"), frame.get("text")
+    if not isinstance(phone, str) or not isinstance(text, str) or len(phone) > 40:
+        raise ProtocolError("bad_frame", "留言格式不正确。", client_id)
+    return TicketRequest(client_id, phone, text)
+
+
+def _rating(frame: dict[str, Any]) -> RatingRequest:
+    handoff_id, score = frame.get("handoff_id"), frame.get("score")
+    comment = frame.get("comment") or ""
+    valid = (
+        isinstance(handoff_id, int)
+        and not isinstance(handoff_id, bool)
+        and isinstance(score, int)
+        and not isinstance(score, bool)
+        and isinstance(comment, str)
+    )
+    if not valid:
+        raise ProtocolError("bad_rating", "评价格式不正确。")
+    return RatingRequest(handoff_id, score, comment)
 
 
 def iso_time(moment: datetime) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from typing import Any
@@ -12,27 +11,30 @@ import aiohttp_jinja2
 from aiohttp import WSMsgType, web
 from aiohttp_session import STORAGE_KEY, get_session
 
-from bot.keys import RASA_CLIENT, SETTINGS
-from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.conversation.channel import StoreFailed
+from bot.conversation.handoff import TICKET_TEXT
+from bot.conversation.pipeline import Pipeline
+from bot.keys import PIPELINE, SETTINGS
 from bot.webchat.hub import Hub
 from bot.webchat.protocol import (
     ProtocolError,
-    UserMessage,
+    RatingRequest,
+    TicketRequest,
+    Typing,
     ack_frame,
-    bot_reply,
     error_frame,
     message_frame,
     parse_client_frame,
     welcome_frame,
 )
 from bot.webchat.ratelimit import RateLimiter
-from bot.webchat.store import ChatStore
 
 logger = logging.getLogger(__name__)
 STATIC_DIR = __file__.rsplit("/", 1)[0] + "/static"
-BUSY_TEXT = "系统繁忙，请稍后再试，或转人工咨询。"
 NOT_STORED_TEXT = "消息暂时没有发出，稍后会自动重发。"
 RETRY_NOT_STORED_SECONDS = 3.0
+TICKET_NOT_STORED = "留言暂时没有保存成功，请稍后再提交。"
+RATING_NOT_STORED = "评价暂时没有保存成功，请稍后再提交。"
 # Close code telling a tab that its browser started a new conversation (it reconnects at once).
 CLOSE_NEW_CONVERSATION = 4001
 # The header a same-origin fetch() adds; a cross-site form or link cannot send it.
@@ -40,9 +42,6 @@ CSRF_HEADER = "X-Requested-With"
 
 HUB = web.AppKey("webchat_hub", Hub)
 LIMITER = web.AppKey("webchat_limiter", RateLimiter)
-STORE = web.AppKey("webchat_store", ChatStore)
-# Answer tasks outlive their socket (a closed tab's question is still answered and stored).
-ANSWER_TASKS = web.AppKey("webchat_answer_tasks", set)
 
 
 async def conversation_id(request: web.Request) -> str:
@@ -107,20 +106,15 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     app = request.app
     hub = app[HUB]
     hub.add(conversation, ws)
-    answers: asyncio.Queue[tuple[int, UserMessage] | None] = asyncio.Queue()
-    task = asyncio.create_task(answer_in_order(app, conversation, answers))
-    app[ANSWER_TASKS].add(task)
-    task.add_done_callback(app[ANSWER_TASKS].discard)
     try:
         await send_history(app, conversation, ws)
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
-                await receive(app, conversation, ws, msg.data, answers)
+                await receive(app, conversation, ws, msg.data)
             elif msg.type == WSMsgType.BINARY:
                 await ws.send_json(error_frame("bad_frame", "不支持的消息类型。"))
     finally:
         hub.discard(conversation, ws)
-        answers.put_nowait(None)  # the worker answers what is queued, then stops
     code = hub.requested_close_code(ws)
     if code is not None:
         await ws.close(code=code)
@@ -128,32 +122,41 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
 
 
 async def send_history(app: web.Application, conversation: str, ws: web.WebSocketResponse) -> None:
+    pipeline = app[PIPELINE]
     try:
-        messages = await app[STORE].history(conversation)
+        messages = await pipeline.store.history(conversation)
+        handoff = await pipeline.desk.state_frame(conversation)
     except Exception:  # the page still works; it just starts empty
         logger.exception("could not read the history of %s", conversation)
-        messages = []
-    frame: dict[str, Any] = {"type": "history", "messages": messages}
+        messages, handoff = [], {"type": "handoff", "state": "none"}
+    frame: dict[str, Any] = {"type": "history", "messages": messages, "handoff": handoff}
     if not messages:
         frame["welcome"] = welcome_frame()
     await ws.send_json(frame)
 
 
 async def receive(
-    app: web.Application,
-    conversation: str,
-    ws: web.WebSocketResponse,
-    raw: str,
-    answers: asyncio.Queue,
+    app: web.Application, conversation: str, ws: web.WebSocketResponse, raw: str
 ) -> None:
-    """One client frame: check it, store it, acknowledge it, queue it for an answer."""
+    """One client frame: check it, then store, acknowledge and queue a message for its answer."""
     try:
-        message = parse_client_frame(raw)
+        frame = parse_client_frame(raw)
     except ProtocolError as exc:
         await ws.send_json(error_frame(exc.code, exc.text, client_id=exc.client_id))
         return
-    if message is None:
+    pipeline = app[PIPELINE]
+    if frame is None:
         return
+    if isinstance(frame, Typing):
+        await pipeline.user_typing(conversation, frame.on)
+        return
+    if isinstance(frame, TicketRequest):
+        await leave_ticket(pipeline, conversation, ws, frame)
+        return
+    if isinstance(frame, RatingRequest):
+        await rate(pipeline, conversation, ws, frame)
+        return
+    message = frame
     retry_after = app[LIMITER].retry_after(conversation)
     if retry_after is not None:
         text = f"您发送得太快了，请{max(1, round(retry_after))}秒后再发。"
@@ -162,11 +165,10 @@ async def receive(
         )
         return
     try:
-        stored = await app[STORE].store_user_message(
-            conversation, message.client_id, message.text, message.payload
+        received = await pipeline.receive(
+            conversation, WebChatChannel.name, message.client_id, message.text, message.payload
         )
-    except Exception:  # not stored means not acknowledged: the client sends it again later
-        logger.exception("could not store a message of %s", conversation)
+    except StoreFailed:  # not stored means not acknowledged: the client sends it again later
         await ws.send_json(
             error_frame(
                 "not_stored",
@@ -176,78 +178,87 @@ async def receive(
             )
         )
         return
-    await ws.send_json(ack_frame(message.client_id, stored.id, stored.created_at, stored.duplicate))
-    if stored.duplicate:
+    await ws.send_json(
+        ack_frame(message.client_id, received.message_id, received.created_at, received.duplicate)
+    )
+    if received.duplicate:
         return  # stored and answered the first time it arrived
     user_frame = message_frame(
         "user",
-        stored.id,
-        stored.created_at,
+        received.message_id,
+        received.created_at,
         message.text,
         {"payload": message.payload} if message.payload else None,
         client_id=message.client_id,
     )
     await app[HUB].send(conversation, user_frame, exclude=ws)  # the browser's other tabs
-    answers.put_nowait((stored.id, message))
 
 
-async def answer_in_order(app: web.Application, conversation: str, answers: asyncio.Queue) -> None:
-    while (item := await answers.get()) is not None:
-        message_id, message = item
-        try:
-            await answer(app, conversation, message_id, message)
-        except Exception:
-            logger.exception("answering a message of %s failed", conversation)
-
-
-async def answer(
-    app: web.Application, conversation: str, message_id: int, message: UserMessage
+async def leave_ticket(
+    pipeline: Pipeline, conversation: str, ws: web.WebSocketResponse, frame: TicketRequest
 ) -> None:
-    """Ask Rasa, store its replies, send them to every tab; an apology with a person on failure."""
-    hub = app[HUB]
-    await hub.send(conversation, {"type": "typing", "on": True})
     try:
-        frames = await replies_from_rasa(app[RASA_CLIENT], conversation, message.for_rasa)
-        replies = [] if frames is None else frames
-        try:
-            stored = await app[STORE].store_replies(conversation, message_id, replies)
-        except Exception:  # still show the answer; only its history entry is lost
-            logger.exception("could not store the replies of %s", conversation)
-            stored = [{"type": "bot", **r} for r in replies]
-        if frames is None:
-            await hub.send(conversation, error_frame("busy", BUSY_TEXT, offer_human=True))
-        elif not frames:
-            # No reply at all means an action failed inside Rasa (e.g. the action server is down).
-            await hub.send(conversation, error_frame("no_answer", BUSY_TEXT, offer_human=True))
-        for frame in stored:
-            await hub.send(conversation, frame)
-    finally:
-        await hub.send(conversation, {"type": "typing", "on": False})
+        ticket_id = await pipeline.leave_ticket(conversation, frame.phone, frame.text)
+    except ValueError as exc:
+        await ws.send_json(error_frame("bad_ticket", str(exc), client_id=frame.client_id))
+        return
+    except Exception:
+        logger.exception("could not store a ticket of %s", conversation)
+        await ws.send_json(error_frame("not_stored", TICKET_NOT_STORED, client_id=frame.client_id))
+        return
+    await ws.send_json(
+        {
+            "type": "ticket_saved",
+            "client_id": frame.client_id,
+            "ticket_id": ticket_id,
+            "text": TICKET_TEXT.format(id=ticket_id),
+        }
+    )
 
 
-async def replies_from_rasa(
-    rasa: RasaClient, conversation: str, text: str
-) -> list[dict[str, Any]] | None:
-    """Rasa's replies to show (possibly none); None when Rasa is down or too slow."""
+async def rate(
+    pipeline: Pipeline, conversation: str, ws: web.WebSocketResponse, frame: RatingRequest
+) -> None:
     try:
-        messages = await rasa.send_message(conversation, text)
-    except RasaUnavailable:
-        logger.warning("Rasa unavailable for conversation %s", conversation, exc_info=True)
-        return None
-    return [r for r in map(bot_reply, messages) if r is not None]
+        await pipeline.rate(conversation, frame.handoff_id, frame.score, frame.comment)
+    except ValueError as exc:
+        await ws.send_json(error_frame("bad_rating", str(exc)))
+        return
+    except Exception:
+        logger.exception("could not store a rating of %s", conversation)
+        await ws.send_json(error_frame("not_stored", RATING_NOT_STORED))
+        return
+    await ws.send_json({"type": "rating_saved", "handoff_id": frame.handoff_id})
+
+
+class WebChatChannel:
+    """Delivers pipeline frames to every open tab of the conversation."""
+
+    name = "webchat"
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    async def deliver(self, conversation_id: str, frame: dict[str, Any]) -> None:
+        # The page pairs answers with questions by order; "reply_to" is for other channels.
+        frame = {k: v for k, v in frame.items() if k != "reply_to"}
+        await self.hub.send(conversation_id, frame)
 
 
 def setup_routes(app: web.Application) -> None:
     settings = app[SETTINGS]
     app[HUB] = Hub()
     app[LIMITER] = RateLimiter(settings.chat_rate_limit, settings.chat_rate_window)
-    app[STORE] = ChatStore(settings.database_url)
-    app[ANSWER_TASKS] = set()
+    app.on_startup.append(register_channel)
     app.on_shutdown.append(close_sockets)
     app.router.add_get("/", index)
     app.router.add_get("/ws", websocket)
     app.router.add_post("/conversations/new", new_conversation)
     app.router.add_static("/static/", STATIC_DIR)
+
+
+async def register_channel(app: web.Application) -> None:
+    app[PIPELINE].register_channel(WebChatChannel(app[HUB]))
 
 
 async def close_sockets(app: web.Application) -> None:

@@ -1,6 +1,7 @@
 // The web chat client: one websocket to /ws, typed JSON frames (see README "Websocket protocol").
 // Text from the server is never parsed as HTML: every node is built with textContent, and links
-// and **bold** are turned into DOM nodes by a tiny parser.
+// and **bold** are turned into DOM nodes by a tiny parser. During a human handoff the same socket
+// carries staff messages, system notices, the queue position and the ticket and rating cards.
 "use strict";
 
 (function () {
@@ -17,6 +18,13 @@
   const stateText = document.getElementById("state-text");
   const typing = document.getElementById("typing");
   const newButton = document.getElementById("new-conversation");
+  const humanButton = document.getElementById("request-human");
+  const title = document.getElementById("title");
+  const banner = document.getElementById("banner");
+  const announcer = document.getElementById("announcer");
+  const typingAvatar = document.getElementById("typing-avatar");
+  const typingDots = document.getElementById("typing-dots");
+  const typingText = document.getElementById("typing-text");
 
   let socket = null;
   let generation = 0; // which socket an outbox entry was last sent on
@@ -204,10 +212,15 @@
     if (frame.time) maybeTimeDivider(new Date(frame.time));
     const role = frame.type === "staff" ? "staff" : frame.type === "error" ? "error" : "bot";
     const item = el("li", "msg msg--in msg--" + role);
-    item.appendChild(el("span", "avatar" + (role === "staff" ? " avatar--staff" : ""), role === "staff" ? "人" : "知"));
+    item.appendChild(avatar(role === "staff"));
     const body = el("div", "msg__body");
-    const speaker = role === "staff" ? "人工客服" : "助手";
-    body.appendChild(el("span", "visually-hidden", speaker + "："));
+    if (role === "staff") { // the agent's name above the bubble, as in a WeChat group
+      body.appendChild(el("span", "visually-hidden", "人工客服"));
+      body.appendChild(el("span", "msg__name", frame.agent || "人工客服"));
+      body.appendChild(el("span", "visually-hidden", "："));
+    } else {
+      body.appendChild(el("span", "visually-hidden", "助手："));
+    }
     if (frame.text || options.title) {
       const bubble = el("div", "msg__bubble");
       if (frame.text) appendRich(bubble, String(frame.text));
@@ -219,6 +232,30 @@
     item.appendChild(body);
     log.appendChild(item);
     if (!options.quiet) noteUnread();
+    scrollToEnd();
+    return item;
+  }
+
+  // The bot is "知" on green; a person is a drawn silhouette (CSS), so the two never look alike.
+  function avatar(staff) {
+    const node = el("span", staff ? "avatar avatar--staff" : "avatar", staff ? null : "知");
+    node.setAttribute("aria-hidden", "true");
+    return node;
+  }
+
+  // A stored notice (joined, handed back, closed, transferred): centred and grey, as in WeChat.
+  function addSystem(frame, options) {
+    options = options || {};
+    if (frame.id !== undefined && shownIds.has(frame.id)) return null;
+    if (frame.id !== undefined) shownIds.add(frame.id);
+    if (frame.time) maybeTimeDivider(new Date(frame.time));
+    const item = el("li", "system");
+    item.appendChild(el("span", "system__text", frame.text || ""));
+    log.appendChild(item);
+    if (!options.quiet) {
+      lastSystem = { text: String(frame.text || ""), at: Date.now() };
+      noteUnread();
+    }
     scrollToEnd();
     return item;
   }
@@ -262,7 +299,7 @@
   }
 
   function clearLog() {
-    log.textContent = "";
+    log.textContent = ""; // a ticket or rating card being filled in survives this (see showCard)
     shownIds.clear();
     userBubbles.clear();
     lastShownTime = null;
@@ -278,10 +315,13 @@
       if (m.type === "user") {
         addOutgoing(m.text || "", m.client_id, m.time, "sent");
         if (m.id !== undefined) shownIds.add(m.id);
+      } else if (m.type === "system") {
+        addSystem(m, { quiet: true });
       } else {
         addIncoming(m, { used: answeredLater(m, messages.slice(index + 1)), quiet: true });
       }
     });
+    applyHandoff(frame.handoff || { state: "none" }, true);
     const stored = new Set(messages.map(function (m) { return m.client_id; }));
     outbox = outbox.filter(function (m) { return !stored.has(m.id); });
     saveOutbox();
@@ -357,11 +397,329 @@
       case "history": renderHistory(frame); flush(); break;
       case "ack": onAck(frame); break;
       case "user": addOutgoing(frame.text || "", frame.client_id, frame.time, "sent"); shownIds.add(frame.id); break;
-      case "bot": case "staff": addIncoming(frame); break;
-      case "typing": typing.hidden = !frame.on; if (frame.on) scrollToEnd(); break;
-      case "error": onError(frame); break;
+      case "bot": addIncoming(frame); break;
+      case "staff": if (typingWho === "staff") showTyping(false, null); addIncoming(frame); break;
+      case "system": addSystem(frame); break;
+      case "handoff": applyHandoff(frame, false); break;
+      case "typing": showTyping(!!frame.on, frame.who || null); break;
+      case "ticket_saved": onTicketSaved(frame); break;
+      case "rating_saved": onRatingSaved(frame); break;
+      case "error": if (!cardError(frame)) onError(frame); break;
       default: break; // a newer server's frame: ignored
     }
+  }
+
+  // ---- human handoff -------------------------------------------------------------------------
+
+  const BOT_TITLE = title.textContent;
+  const RATINGS = [[5, "非常满意"], [4, "满意"], [3, "基本满意"], [2, "不满意"], [1, "非常不满意"]];
+  const TYPING_EVERY_MS = 2000; // at most one "on" per 2 s while the user types
+  const TYPING_IDLE_MS = 3000; // "off" after 3 s without a key
+  const STAFF_TYPING_MS = 10000; // a lost "off" (staff disconnected) must not leave it on
+  const MOBILE = /^1[3-9]\d{9}$/;
+  const LANDLINE = /^0\d{2,3}-?\d{7,8}$/;
+
+  let handoff = { state: "none" }; // the last handoff frame
+  let card = null; // {kind: "ticket"|"rating", handoffId, item, done, pendingId, pending}
+  let lastSystem = { text: "", at: 0 }; // the last live system notice (for the announcer)
+  let typingWho = null; // who the typing indicator shows: null (the bot) or "staff"
+  let staffTypingTimer = null;
+  let typingOn = false; // we told the server the user is typing
+  let typingSentAt = 0;
+  let typingIdleTimer = null;
+  let fieldCount = 0;
+
+  function applyHandoff(frame, restoring) {
+    const previous = handoff;
+    const state = frame.state || "none";
+    handoff = { state: state, id: frame.handoff_id, agent: frame.agent };
+    const active = state === "active";
+    title.textContent = active && frame.agent ? "人工客服 " + frame.agent : BOT_TITLE;
+    title.parentElement.classList.toggle("is-human", active);
+    humanButton.disabled = state === "waiting" || active;
+    showWaiting(state === "waiting" ? frame.position : null);
+    if (!active) stopTyping();
+    if (state === "offline") showCard("ticket", frame);
+    else if (state === "closed") showCard("rating", frame);
+    else dropCard();
+    if (active && !restoring && (previous.state !== "active" || previous.agent !== frame.agent)) {
+      announceJoined(frame.agent || "");
+    }
+  }
+
+  // "…您前面还有 N 位" under the header; the banner is a status region, so a move is announced.
+  function showWaiting(position) {
+    if (position === null || position === undefined) {
+      banner.hidden = true;
+      banner.textContent = "";
+      return;
+    }
+    const ahead = Math.max(0, (parseInt(position, 10) || 1) - 1);
+    const text = "正在为您转接人工客服，您前面还有 " + ahead + " 位";
+    banner.dataset.position = String(position);
+    if (banner.textContent !== text) banner.textContent = text;
+    banner.hidden = false;
+  }
+
+  // The log (a live region) usually says it through the system notice; the announcer says it
+  // only when no such notice came with the state change, so a screen reader hears it once.
+  function announceJoined(agent) {
+    const text = "人工客服 " + agent + " 已接入";
+    setTimeout(function () {
+      if (Date.now() - lastSystem.at < 3000 && lastSystem.text.indexOf(agent) !== -1) return;
+      announcer.textContent = text;
+    }, 400);
+  }
+
+  // One card at a time, at the end of the log. A card being filled in is kept across a reconnect
+  // (the history frame rebuilds the log), so nothing typed into it is lost.
+  function showCard(kind, frame) {
+    if (card && card.kind === kind && card.handoffId === frame.handoff_id) {
+      if (!card.item.isConnected) log.appendChild(card.item);
+      if (card.pending) setPending(card, false); // its answer was lost with the old socket
+      return;
+    }
+    dropCard();
+    card = { kind: kind, handoffId: frame.handoff_id, done: false, pendingId: null, pending: false };
+    card.item = kind === "ticket" ? ticketCard(frame) : ratingCard();
+    log.appendChild(card.item);
+    scrollToEnd();
+  }
+
+  function dropCard() {
+    if (card && !card.done && card.item.isConnected) card.item.remove();
+    card = null;
+  }
+
+  function cardShell(className, heading, intro) {
+    const item = el("li", "handoff-card " + className);
+    const formNode = el("form", "handoff-card__form");
+    formNode.noValidate = true;
+    formNode.setAttribute("aria-label", heading);
+    formNode.appendChild(el("h3", "handoff-card__title", heading));
+    if (intro) formNode.appendChild(el("p", "handoff-card__intro", intro));
+    item.appendChild(formNode);
+    return { item: item, form: formNode };
+  }
+
+  function field(parent, labelText, control) {
+    fieldCount += 1;
+    control.id = "handoff-field-" + fieldCount;
+    const label = el("label", "handoff-card__label", labelText);
+    label.htmlFor = control.id;
+    parent.appendChild(label);
+    parent.appendChild(control);
+    return control;
+  }
+
+  function errorLine(parent) {
+    const line = el("p", "handoff-card__error");
+    line.id = "handoff-error-" + (fieldCount += 1);
+    line.setAttribute("role", "alert");
+    line.hidden = true;
+    parent.appendChild(line);
+    return line;
+  }
+
+  function showCardError(target, text, control) {
+    const line = target.item.querySelector(".handoff-card__error");
+    line.textContent = text;
+    line.hidden = !text;
+    target.item.querySelectorAll("[aria-invalid]").forEach(function (c) { c.removeAttribute("aria-invalid"); });
+    if (control && text) {
+      if (control.tagName !== "BUTTON") control.setAttribute("aria-invalid", "true");
+      control.setAttribute("aria-describedby", line.id);
+      control.focus();
+    }
+  }
+
+  function setPending(target, pending) {
+    target.pending = pending;
+    const button = target.item.querySelector(".handoff-card__submit");
+    button.disabled = pending;
+    button.textContent = pending ? "提交中…" : "提交";
+  }
+
+  function finishCard(target, text) {
+    target.done = true;
+    target.item.textContent = "";
+    target.item.classList.add("is-done");
+    target.item.appendChild(el("p", "handoff-card__done", text));
+    scrollToEnd();
+  }
+
+  function sendCardFrame(target, frame) {
+    if (!isOpen()) {
+      showCardError(target, "网络连接中，请稍后再提交。");
+      return;
+    }
+    showCardError(target, "");
+    setPending(target, true);
+    socket.send(JSON.stringify(frame));
+  }
+
+  // The same rules as the server (bot/kb/phone.py): a mainland mobile or a landline with area code.
+  function normalizePhone(text) {
+    return text.replace(/[\s\u3000]/g, "").replace(/[－—]/g, "-");
+  }
+
+  function phoneProblem(value) {
+    if (MOBILE.test(value) || LANDLINE.test(value)) return null;
+    const digits = value.replace(/\D/g, "");
+    if (!digits) return "请填写联系电话";
+    if (digits.charAt(0) === "1" && digits.length !== 11) return "手机号应为11位，您输入的是" + digits.length + "位";
+    if (digits.charAt(0) === "1") return "手机号的第二位应为3至9";
+    if (digits.charAt(0) === "0") return "固定电话应带区号，例如0574-87654321";
+    return "号码格式不对，请输入11位手机号或带区号的固定电话";
+  }
+
+  function ticketCard(frame) {
+    // The reason (out of hours, nobody online) is the system notice just above the card.
+    const shell = cardShell("handoff-card--ticket", "留言", "请留下电话和问题，工作人员会给您回电。");
+    if (frame.hours && frame.hours !== "全天") {
+      const hours = el("p", "handoff-card__intro", "人工客服工作时间：");
+      hours.appendChild(el("span", "nowrap", frame.hours));
+      shell.form.appendChild(hours);
+    }
+    const phone = el("input", "handoff-card__input");
+    phone.type = "tel";
+    phone.name = "phone";
+    phone.inputMode = "tel";
+    phone.autocomplete = "tel";
+    phone.maxLength = 20;
+    phone.placeholder = "手机号或带区号的固定电话";
+    field(shell.form, "联系电话", phone);
+    const message = el("textarea", "handoff-card__input");
+    message.name = "message";
+    message.rows = 3;
+    message.maxLength = 500;
+    message.placeholder = "请简要描述您要咨询的问题";
+    field(shell.form, "留言内容", message);
+    errorLine(shell.form);
+    const submit = el("button", "handoff-card__submit", "提交");
+    submit.type = "submit";
+    shell.form.appendChild(submit);
+    shell.form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      const target = card;
+      if (!target || target.item !== shell.item || target.pending) return;
+      const number = normalizePhone(phone.value);
+      const problem = phoneProblem(number);
+      if (problem) { showCardError(target, problem, phone); return; }
+      const text = message.value.trim();
+      if (!text) { showCardError(target, "请填写留言内容", message); return; }
+      target.pendingId = newClientId();
+      sendCardFrame(target, { type: "ticket", id: target.pendingId, phone: number, text: text });
+    });
+    return shell.item;
+  }
+
+  function ratingCard() {
+    const shell = cardShell("handoff-card--rating", "请对本次人工服务进行评价", null);
+    const group = el("div", "rating");
+    group.setAttribute("role", "group");
+    group.setAttribute("aria-label", "满意程度");
+    let score = null;
+    RATINGS.forEach(function (level) {
+      const button = el("button", "rating__level", level[1]);
+      button.type = "button";
+      button.dataset.score = String(level[0]);
+      button.setAttribute("aria-pressed", "false");
+      button.addEventListener("click", function () {
+        score = level[0];
+        group.querySelectorAll("button").forEach(function (b) {
+          b.setAttribute("aria-pressed", b === button ? "true" : "false");
+        });
+      });
+      group.appendChild(button);
+    });
+    shell.form.appendChild(group);
+    const comment = el("textarea", "handoff-card__input");
+    comment.name = "comment";
+    comment.rows = 2;
+    comment.maxLength = 500;
+    field(shell.form, "其他意见（选填）", comment);
+    errorLine(shell.form);
+    const submit = el("button", "handoff-card__submit", "提交");
+    submit.type = "submit";
+    shell.form.appendChild(submit);
+    shell.form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      const target = card;
+      if (!target || target.item !== shell.item || target.pending) return;
+      if (score === null) { showCardError(target, "请选择满意程度", group.querySelector("button")); return; }
+      sendCardFrame(target, {
+        type: "rating", handoff_id: target.handoffId, score: score, comment: comment.value.trim(),
+      });
+    });
+    return shell.item;
+  }
+
+  function onTicketSaved(frame) {
+    if (card && card.kind === "ticket" && card.pendingId === frame.client_id) {
+      finishCard(card, frame.text || "留言已收到，工作人员会尽快与您联系。");
+    }
+  }
+
+  function onRatingSaved(frame) {
+    if (card && card.kind === "rating" && card.handoffId === frame.handoff_id) {
+      finishCard(card, "感谢您的评价");
+    }
+  }
+
+  // An error about the card being sent is shown in the card (true), not as a chat bubble.
+  function cardError(frame) {
+    if (!card || !card.pending) return false;
+    // A ticket's answer names its client id; a rating's does not (bad_rating, or not_stored
+    // without a client id: every chat message has one).
+    const mine = card.kind === "ticket"
+      ? frame.client_id !== undefined && frame.client_id === card.pendingId
+      : frame.code === "bad_rating" || (frame.code === "not_stored" && !frame.client_id);
+    if (!mine) return false;
+    setPending(card, false);
+    const control = frame.code === "bad_phone" ? card.item.querySelector('input[name="phone"]') : null;
+    showCardError(card, frame.text || "提交失败，请稍后再试。", control);
+    return true;
+  }
+
+  // The indicator: three dots for the bot, "对方正在输入…" next to a person for staff.
+  function showTyping(on, who) {
+    clearTimeout(staffTypingTimer);
+    typingWho = on ? who : null;
+    const staff = who === "staff";
+    typing.hidden = !on;
+    typingAvatar.className = staff ? "avatar avatar--staff" : "avatar";
+    typingAvatar.textContent = staff ? "" : "知";
+    typingDots.hidden = staff;
+    typingText.hidden = !staff;
+    if (on && staff) staffTypingTimer = setTimeout(function () { showTyping(false, null); }, STAFF_TYPING_MS);
+    if (on) scrollToEnd();
+  }
+
+  function sendTyping(on) {
+    if (isOpen()) socket.send(JSON.stringify({ type: "typing", on: on }));
+  }
+
+  // The staff member sees the citizen typing, only during an active handoff.
+  function userTyped() {
+    if (handoff.state !== "active") return;
+    if (!input.value.trim()) { stopTyping(); return; }
+    const now = Date.now();
+    if (now - typingSentAt >= TYPING_EVERY_MS) {
+      typingSentAt = now;
+      typingOn = true;
+      sendTyping(true);
+    }
+    clearTimeout(typingIdleTimer);
+    typingIdleTimer = setTimeout(stopTyping, TYPING_IDLE_MS);
+  }
+
+  function stopTyping() {
+    clearTimeout(typingIdleTimer);
+    typingIdleTimer = null;
+    if (!typingOn) return;
+    typingOn = false;
+    sendTyping(false);
   }
 
   // ---- connection ----------------------------------------------------------------------------
@@ -395,7 +753,8 @@
     ws.addEventListener("close", function (event) {
       if (socket !== ws) return;
       socket = null;
-      typing.hidden = true;
+      showTyping(false, null);
+      typingOn = false; // the server forgets it with the socket
       showState(false);
       if (event.code === 4001) { // the browser started a new conversation (maybe in another tab)
         clearLog();
@@ -444,6 +803,7 @@
     if (!text) return;
     input.value = "";
     autoSize();
+    stopTyping();
     send(text, null);
     input.focus();
   });
@@ -462,6 +822,8 @@
     input.style.height = Math.min(input.scrollHeight, 120) + "px";
   }
   input.addEventListener("input", autoSize);
+  input.addEventListener("input", userTyped);
+  humanButton.addEventListener("click", function () { send("转人工", "/request_human"); });
 
   newButton.addEventListener("click", startNewConversation);
 

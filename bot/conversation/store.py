@@ -1,4 +1,4 @@
-"""The web chat's storage calls, run in a worker thread so the event loop never waits on the DB."""
+"""Conversation storage calls, run in a worker thread so the event loop never waits on the DB."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ class ChatStore:
     def __init__(self, database_url: str) -> None:
         self.database_url = database_url
 
-    async def _run(self, work: Callable[[Session], T]) -> T:
+    async def run(self, work: Callable[[Session], T]) -> T:
+        """Run `work(session)` in a worker thread, with a fresh session, within the timeout."""
+
         def in_session() -> T:
             with session_factory(self.database_url)() as session:
                 return work(session)
@@ -28,31 +30,59 @@ class ChatStore:
         return await asyncio.wait_for(asyncio.to_thread(in_session), STORE_TIMEOUT_SECONDS)
 
     async def store_user_message(
-        self, conversation_id: str, client_id: str, text: str, payload: str | None
+        self,
+        conversation_id: str,
+        client_id: str,
+        text: str,
+        payload: str | None,
+        channel: str = "webchat",
     ) -> conversations.Stored:
-        return await self._run(
-            lambda s: conversations.store_user_message(s, conversation_id, client_id, text, payload)
+        return await self.run(
+            lambda s: conversations.store_user_message(
+                s, conversation_id, client_id, text, payload, channel
+            )
         )
 
     async def store_replies(
-        self, conversation_id: str, user_message_id: int, replies: list[dict[str, Any]]
+        self,
+        conversation_id: str,
+        user_message_id: int,
+        replies: list[dict[str, Any]],
+        answered: bool = False,
     ) -> list[dict[str, Any]]:
         """Store the bot's replies; return them as `bot` frames with their ids and time."""
 
         def work(session: Session) -> list[dict[str, Any]]:
-            stored = conversations.store_replies(session, conversation_id, user_message_id, replies)
+            stored = conversations.store_replies(
+                session, conversation_id, user_message_id, replies, answered
+            )
             return [as_frame(m) for m in stored]
 
-        return await self._run(work)
+        return await self.run(work)
+
+    async def add_message(
+        self,
+        conversation_id: str,
+        role: str,
+        text: str,
+        data: dict[str, Any] | None = None,
+        client_message_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Store a staff or system message; return it as a frame."""
+        return await self.run(
+            lambda s: as_frame(
+                conversations.add_message(s, conversation_id, role, text, data, client_message_id)
+            )
+        )
 
     async def history(self, conversation_id: str) -> list[dict[str, Any]]:
-        return await self._run(
+        return await self.run(
             lambda s: [as_frame(m) for m in conversations.history(s, conversation_id)]
         )
 
 
 def as_frame(message: conversations.Message) -> dict[str, Any]:
-    data = dict(message.data or {})
+    data = {k: v for k, v in (message.data or {}).items() if k != "agent_id"}
     if message.role == "user" and message.payload:
         data["payload"] = message.payload
     return message_frame(

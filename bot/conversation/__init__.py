@@ -1,0 +1,1 @@
+"""Channel-independent conversations: storage, the answer pipeline and the human handoff."""

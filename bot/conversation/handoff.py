@@ -1,0 +1,455 @@
+"""The human handoff: request, queue, accept, live replies, transfer, hand back, close, rating.
+
+State lives in the database (bot/db/handoffs.py), so a gateway restart loses nothing; the staff
+console is told about changes through `StaffEvents` (bot/staff/live.py) and the citizen through
+the pipeline's `deliver`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.conversation.channel import DeliveryFailed
+from bot.conversation.hours import WorkingHours
+from bot.conversation.store import ChatStore
+from bot.db import conversations, handoffs
+from bot.db.handoffs import ACTIVE, CLOSED, OFFLINE, RATINGS, RETURNED, WAITING, Handoff
+from bot.db.staff import StaffUser
+from bot.kb.phone import contact_phone_problem, normalize
+from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.webchat.protocol import MAX_MESSAGE_CHARS, iso_time
+
+logger = logging.getLogger(__name__)
+Deliver = Callable[[str, dict[str, Any]], Awaitable[None]]
+Reply = Callable[[dict[str, Any]], Awaitable[None]]
+
+WAITING_TEXT = "正在为您转接人工客服，请稍候。"
+NOBODY_TEXT = "抱歉，人工客服暂时都不在线。请留下您的电话和问题，我们会尽快回电。"
+HOURS_TEXT = (
+    "现在是非工作时间（人工客服工作时间：{hours}）。请留下您的电话和问题，我们会在工作时间回电。"
+)
+JOINED_TEXT = "人工客服 {agent} 已接入"
+TRANSFERRED_TEXT = "已为您转接至人工客服 {agent}"
+RETURNED_TEXT = "人工客服已结束接待，您可以继续向智能助手提问。"
+CLOSED_TEXT = "本次人工服务已结束，欢迎对我们的服务进行评价。"
+TICKET_TEXT = "留言已收到（编号 {id}），我们会在工作时间尽快回电，请保持电话畅通。"
+MAX_COMMENT_CHARS = 500
+# After a reload, the leave-a-message card comes back for this long (then the moment has passed).
+OFFER_TICKET_FOR = timedelta(minutes=30)
+
+
+class HandoffError(ValueError):
+    """A staff action that cannot be done; `code` and `text` (Chinese) go back to the console."""
+
+    def __init__(self, code: str, text: str) -> None:
+        super().__init__(text)
+        self.code = code
+        self.text = text
+
+
+class Agent(Protocol):
+    """The staff member acting (bot.staff.auth.StaffIdentity)."""
+
+    id: int
+    display_name: str
+
+    @property
+    def is_admin(self) -> bool: ...
+
+
+class StaffEvents(Protocol):
+    """What the handoff tells the staff console (bot/staff/live.py)."""
+
+    def online_agents(self) -> set[int]: ...
+
+    async def queue_changed(self) -> None: ...
+
+    async def new_handoff(self, handoff_id: int) -> None: ...
+
+    async def conversation_frame(
+        self, conversation_id: str, agent_id: int | None, frame: dict[str, Any]
+    ) -> None: ...
+
+    async def user_typing(self, conversation_id: str, agent_id: int, on: bool) -> None: ...
+
+
+class NoStaff:
+    """Before the console is attached (and in tests of the pipeline alone): nobody is online."""
+
+    def online_agents(self) -> set[int]:
+        return set()
+
+    async def queue_changed(self) -> None:
+        return None
+
+    async def new_handoff(self, handoff_id: int) -> None:
+        return None
+
+    async def conversation_frame(
+        self, conversation_id: str, agent_id: int | None, frame: dict[str, Any]
+    ) -> None:
+        return None
+
+    async def user_typing(self, conversation_id: str, agent_id: int, on: bool) -> None:
+        return None
+
+
+def handoff_frame(handoff: Handoff | None, agent_name: str | None = None, **extra: Any) -> dict:
+    """The citizen's `handoff` frame for a handoff's current state."""
+    if handoff is None or handoff.status == RETURNED:
+        return {"type": "handoff", "state": "returned" if handoff else "none"}
+    if handoff.status == CLOSED and handoff.rating is not None:
+        return {"type": "handoff", "state": "none"}
+    frame: dict[str, Any] = {"type": "handoff", "state": handoff.status, "handoff_id": handoff.id}
+    if handoff.status == ACTIVE and agent_name:
+        frame["agent"] = agent_name
+    frame.update(extra)
+    return frame
+
+
+class HandoffDesk:
+    def __init__(
+        self, store: ChatStore, rasa: RasaClient, hours: WorkingHours, deliver: Deliver
+    ) -> None:
+        self.store = store
+        self.rasa = rasa
+        self.hours = hours
+        self._deliver = deliver
+        self.staff: StaffEvents = NoStaff()
+        self._positions: dict[int, int] = {}  # last queue position told to each waiting handoff
+
+    # ---- citizen side -------------------------------------------------------------------------
+
+    async def route_to_staff(
+        self, conversation_id: str, message: dict[str, Any], for_rasa: str, reply: Reply
+    ) -> bool:
+        """During a handoff the user's message goes to staff, not to the bot: True if it did."""
+        handoff = await self.store.run(lambda s: handoffs.open_handoff(s, conversation_id))
+        if handoff is None:
+            return False
+        await self.store.run(
+            lambda s: conversations.set_status(s, message["id"], conversations.TO_STAFF)
+        )
+        agent_id = handoff.agent_id if handoff.status == ACTIVE else None
+        await self.staff.conversation_frame(conversation_id, agent_id, message)
+        if handoff.status == WAITING:  # a reminder of where they are, e.g. after "转人工" again
+            position = await self.store.run(lambda s: handoffs.queue_position(s, handoff))
+            await reply(handoff_frame(handoff, position=position))
+        return True
+
+    async def request(
+        self, conversation_id: str, reason: str, intents: list[str], reply: Reply
+    ) -> None:
+        """Queue the conversation for a person, or offer a ticket when nobody can take it."""
+        offline_reason = None
+        if not self.hours.is_open(datetime.now(timezone.utc)):
+            offline_reason = "hours"
+        elif not self.staff.online_agents():
+            offline_reason = "nobody"
+
+        def create(session: Session) -> tuple[Handoff, int]:
+            existing = handoffs.open_handoff(session, conversation_id)
+            if existing is not None:
+                return existing, handoffs.queue_position(session, existing)
+            status = OFFLINE if offline_reason else WAITING
+            handoff = handoffs.create_handoff(session, conversation_id, reason, intents, status)
+            return handoff, handoffs.queue_position(session, handoff)
+
+        handoff, position = await self.store.run(create)
+        if handoff.status == OFFLINE:
+            text = (
+                HOURS_TEXT.format(hours=self.hours.describe())
+                if offline_reason == "hours"
+                else NOBODY_TEXT
+            )
+            await reply(await self.store.add_message(conversation_id, "system", text))
+            await reply(handoff_frame(handoff, reason=offline_reason, hours=self.hours.describe()))
+            return
+        if handoff.status == WAITING:
+            await reply(await self.store.add_message(conversation_id, "system", WAITING_TEXT))
+            self._positions[handoff.id] = position
+            await reply(handoff_frame(handoff, position=position))
+            await self.staff.new_handoff(handoff.id)
+            await self.staff.queue_changed()
+        else:
+            await reply(handoff_frame(handoff, agent_name=await self._agent_name(handoff)))
+
+    async def release_waiting(self) -> int:
+        """Nobody is online any more: waiting citizens are offered a ticket instead of waiting
+        for nobody (their bot answers again). Returns how many were released."""
+        if self.staff.online_agents():
+            return 0
+        queue = await self.store.run(handoffs.waiting_queue)
+        for waiting in queue:
+
+            def release(session: Session, handoff_id: int = waiting.id) -> bool:
+                return handoffs.release(session, handoff_id)
+
+            if not await self.store.run(release):
+                continue  # accepted meanwhile
+            waiting.status = OFFLINE
+            self._positions.pop(waiting.id, None)
+            notice = await self.store.add_message(waiting.conversation_id, "system", NOBODY_TEXT)
+            await self._tell_citizen(waiting, notice)
+            await self._tell_citizen(
+                waiting, handoff_frame(waiting, reason="nobody", hours=self.hours.describe())
+            )
+        if queue:
+            await self.staff.queue_changed()
+        return len(queue)
+
+    async def state_frame(self, conversation_id: str) -> dict[str, Any]:
+        """The current handoff state, for the history frame of a (re)connecting client."""
+
+        def read(session: Session) -> dict[str, Any]:
+            handoff = handoffs.latest_handoff(session, conversation_id)
+            if handoff is None or handoff.status == RETURNED:
+                return {"type": "handoff", "state": "none"}
+            if handoff.status == OFFLINE:
+                recent = conversations.utcnow() - handoff.requested_at < OFFER_TICKET_FOR
+                if recent and not _has_ticket(session, handoff):
+                    return handoff_frame(handoff, hours=self.hours.describe())
+                return {"type": "handoff", "state": "none"}
+            extra: dict[str, Any] = {}
+            if handoff.status == WAITING:
+                extra["position"] = handoffs.queue_position(session, handoff)
+            agent = session.get(StaffUser, handoff.agent_id) if handoff.agent_id else None
+            return handoff_frame(handoff, agent.display_name if agent else None, **extra)
+
+        return await self.store.run(read)
+
+    async def leave_ticket(self, conversation_id: str, phone: str, text: str) -> int:
+        problem = contact_phone_problem(phone)
+        if problem is not None:
+            raise ValueError(f"{problem}。")
+        text = text.strip()
+        if not text:
+            raise ValueError("请写下您想咨询的问题。")
+        if len(text) > MAX_MESSAGE_CHARS:
+            raise ValueError(f"留言太长了，请控制在{MAX_MESSAGE_CHARS}字以内。")
+
+        def create(session: Session) -> int:
+            handoff = handoffs.latest_handoff(session, conversation_id)
+            ticket = handoffs.Ticket(
+                conversation_id=conversation_id,
+                handoff_id=handoff.id if handoff else None,
+                phone=normalize(phone),
+                message=text,
+            )
+            session.add(ticket)
+            session.commit()
+            return ticket.id
+
+        ticket_id = await self.store.run(create)
+        await self.staff.queue_changed()  # the console's ticket count
+        return ticket_id
+
+    async def rate(self, conversation_id: str, handoff_id: int, score: int, comment: str) -> None:
+        if score not in RATINGS:
+            raise ValueError("请选择一个评价等级。")
+        comment = comment.strip()
+        if len(comment) > MAX_COMMENT_CHARS:
+            raise ValueError(f"评价内容请控制在{MAX_COMMENT_CHARS}字以内。")
+
+        def save(session: Session) -> None:
+            handoff = session.get(Handoff, handoff_id)
+            if handoff is None or handoff.conversation_id != conversation_id:
+                raise ValueError("没有找到这次人工服务。")
+            if handoff.status != CLOSED:
+                raise ValueError("人工服务结束后才能评价。")
+            if handoff.rating is not None:
+                raise ValueError("这次服务您已经评价过了，谢谢。")
+            handoff.rating = score
+            handoff.rating_comment = comment or None
+            handoff.rated_at = conversations.utcnow()
+            session.commit()
+
+        await self.store.run(save)
+
+    async def user_typing(self, conversation_id: str, on: bool) -> None:
+        handoff = await self.store.run(lambda s: handoffs.open_handoff(s, conversation_id))
+        if handoff is not None and handoff.status == ACTIVE and handoff.agent_id is not None:
+            await self.staff.user_typing(conversation_id, handoff.agent_id, on)
+
+    async def resume_bot_if_needed(self, conversation_id: str) -> None:
+        """Lift Rasa's pause after a handoff ended (retried here if Rasa was down back then)."""
+        pending = await self.store.run(lambda s: handoffs.unresumed(s, conversation_id))
+        if not pending:
+            return
+        await self.rasa.resume(conversation_id)  # RasaUnavailable: the caller treats Rasa as down
+        ids = [h.id for h in pending]
+
+        def mark(session: Session) -> None:
+            for handoff_id in ids:
+                session.get(Handoff, handoff_id).rasa_resumed = True
+            session.commit()
+
+        await self.store.run(mark)
+
+    # ---- staff side ---------------------------------------------------------------------------
+
+    async def accept(self, handoff_id: int, agent: Agent) -> Handoff:
+        won = await self.store.run(lambda s: handoffs.claim(s, handoff_id, agent.id))
+        handoff = await self.store.run(lambda s: s.get(Handoff, handoff_id))
+        if handoff is None:
+            raise HandoffError("not_found", "没有找到这个会话。")
+        if not won:
+            if handoff.status == ACTIVE:
+                taker = await self._agent_name(handoff)
+                raise HandoffError("taken", f"该会话已由 {taker} 接入。")
+            raise HandoffError("not_found", "该会话已结束或已被取消。")
+        self._positions.pop(handoff_id, None)
+        await self._notice(handoff, JOINED_TEXT.format(agent=agent.display_name))
+        await self._tell_citizen(handoff, handoff_frame(handoff, agent.display_name))
+        await self._queue_moved()
+        return handoff
+
+    async def staff_reply(
+        self, conversation_id: str, agent: Agent, client_id: str, text: str
+    ) -> dict[str, Any]:
+        text = text.strip()
+        if not text:
+            raise HandoffError("bad_frame", "不能发送空消息。")
+        if len(text) > MAX_MESSAGE_CHARS * 4:
+            raise HandoffError("too_long", f"消息太长了，请控制在{MAX_MESSAGE_CHARS * 4}字以内。")
+        handoff = await self._assigned(conversation_id, agent)
+        data = {"agent": agent.display_name, "agent_id": agent.id}
+        frame = await self.store.add_message(
+            conversation_id, "staff", text, data, client_message_id=f"staff-{client_id}"[:64]
+        )
+        await self.staff.conversation_frame(conversation_id, handoff.agent_id, frame)
+        try:
+            await self._deliver(conversation_id, frame)
+        except DeliveryFailed as exc:
+            text = f"消息已保存，但未能送达用户：{exc.text}"
+            raise HandoffError("delivery_failed", text) from exc
+        return frame
+
+    async def staff_typing(self, conversation_id: str, agent: Agent, on: bool) -> None:
+        await self._assigned(conversation_id, agent)
+        # A typing indicator that does not arrive is not worth an error.
+        with contextlib.suppress(DeliveryFailed):
+            await self._deliver(conversation_id, {"type": "typing", "on": on, "who": "staff"})
+
+    async def transfer(self, conversation_id: str, agent: Agent, to_agent_id: int) -> Handoff:
+        handoff = await self._assigned(conversation_id, agent)
+        target = await self.store.run(lambda s: s.get(StaffUser, to_agent_id))
+        if target is None or not target.active:
+            raise HandoffError("not_found", "没有找到这位客服。")
+        if to_agent_id == handoff.agent_id:
+            raise HandoffError("bad_frame", "会话已在这位客服名下。")
+
+        def move(session: Session) -> Handoff:
+            row = session.get(Handoff, handoff.id)
+            row.agent_id = to_agent_id
+            session.commit()
+            return row
+
+        handoff = await self.store.run(move)
+        await self._notice(handoff, TRANSFERRED_TEXT.format(agent=target.display_name))
+        await self._tell_citizen(handoff, handoff_frame(handoff, target.display_name))
+        await self.staff.queue_changed()
+        return handoff
+
+    async def hand_back(self, conversation_id: str, agent: Agent) -> None:
+        await self._end(conversation_id, agent, RETURNED, RETURNED_TEXT)
+
+    async def close(self, conversation_id: str, agent: Agent) -> None:
+        await self._end(conversation_id, agent, CLOSED, CLOSED_TEXT)
+
+    async def add_note(self, conversation_id: str, agent: Agent, text: str) -> dict[str, Any]:
+        text = text.strip()
+        if not text or len(text) > 2000:
+            raise HandoffError("bad_frame", "备注不能为空，且不超过2000字。")
+        await self.check_can_view(conversation_id, agent)
+
+        def add(session: Session) -> handoffs.StaffNote:
+            note = handoffs.StaffNote(
+                conversation_id=conversation_id, author_id=agent.id, text=text
+            )
+            session.add(note)
+            session.commit()
+            return note
+
+        note = await self.store.run(add)
+        return note_frame(note, agent.display_name)
+
+    async def check_can_view(self, conversation_id: str, agent: Agent) -> Handoff | None:
+        """Agents see waiting conversations and their own; admins see everything."""
+        handoff = await self.store.run(lambda s: handoffs.latest_handoff(s, conversation_id))
+        if agent.is_admin:
+            return handoff
+        if handoff is None:
+            raise HandoffError("not_found", "没有找到这个会话。")
+        if handoff.status == WAITING or handoff.agent_id == agent.id:
+            return handoff
+        raise HandoffError("forbidden", "该会话由其他客服负责，您无权查看。")
+
+    # ---- helpers ------------------------------------------------------------------------------
+
+    async def _assigned(self, conversation_id: str, agent: Agent) -> Handoff:
+        handoff = await self.store.run(lambda s: handoffs.open_handoff(s, conversation_id))
+        if handoff is None or handoff.status != ACTIVE:
+            raise HandoffError("not_found", "该会话当前没有进行中的人工服务。")
+        if handoff.agent_id != agent.id and not agent.is_admin:
+            raise HandoffError("forbidden", "该会话由其他客服负责。")
+        return handoff
+
+    async def _end(self, conversation_id: str, agent: Agent, status: str, text: str) -> None:
+        handoff = await self._assigned(conversation_id, agent)
+        await self.store.run(lambda s: handoffs.end(s, s.get(Handoff, handoff.id), status))
+        handoff.status = status
+        await self._notice(handoff, text)
+        await self._tell_citizen(handoff, handoff_frame(handoff))
+        try:
+            await self.resume_bot_if_needed(conversation_id)
+        except RasaUnavailable:
+            logger.warning("Rasa down after the handoff of %s; resumed later", conversation_id)
+        await self.staff.queue_changed()
+
+    async def _notice(self, handoff: Handoff, text: str) -> None:
+        """A system message both sides see (stored, so it is in the transcript)."""
+        frame = await self.store.add_message(handoff.conversation_id, "system", text)
+        await self.staff.conversation_frame(handoff.conversation_id, handoff.agent_id, frame)
+        await self._tell_citizen(handoff, frame)
+
+    async def _tell_citizen(self, handoff: Handoff, frame: dict[str, Any]) -> None:
+        try:
+            await self._deliver(handoff.conversation_id, frame)
+        except DeliveryFailed as exc:
+            logger.warning("could not tell %s: %s", handoff.conversation_id, exc.text)
+
+    async def _queue_moved(self) -> None:
+        """Tell every waiting citizen whose place in the queue changed, then the console."""
+        queue = await self.store.run(handoffs.waiting_queue)
+        for position, handoff in enumerate(queue, start=1):
+            if self._positions.get(handoff.id) != position:
+                self._positions[handoff.id] = position
+                await self._tell_citizen(handoff, handoff_frame(handoff, position=position))
+        await self.staff.queue_changed()
+
+    async def _agent_name(self, handoff: Handoff) -> str:
+        if handoff.agent_id is None:
+            return "其他客服"
+        agent = await self.store.run(lambda s: s.get(StaffUser, handoff.agent_id))
+        return agent.display_name if agent else "其他客服"
+
+
+def _has_ticket(session: Session, handoff: Handoff) -> bool:
+    return (
+        session.execute(
+            select(handoffs.Ticket.id).where(handoffs.Ticket.handoff_id == handoff.id).limit(1)
+        ).first()
+        is not None
+    )
+
+
+def note_frame(note: handoffs.StaffNote, author: str) -> dict[str, Any]:
+    return {"id": note.id, "author": author, "text": note.text, "time": iso_time(note.created_at)}

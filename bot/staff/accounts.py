@@ -1,0 +1,207 @@
+"""Staff accounts: creation, password login with lock-out, listing.
+
+Passwords are stored as argon2id hashes (argon2-cffi's defaults, RFC 9106's low-memory profile).
+Login answers the same text for an unknown user and a wrong password, and spends the same time on
+both (a dummy hash is verified), so usernames cannot be probed. Five wrong passwords in a row lock
+the account for 15 minutes; a locked account is refused even with the right password.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from bot.db.conversations import utcnow
+from bot.db.staff import ROLES, StaffUser
+
+# argon2-cffi's defaults are argon2id; tests may swap in a cheaper hasher (parameters only).
+HASHER = PasswordHasher()
+MAX_FAILED_LOGINS = 5
+LOCK_DURATION = timedelta(minutes=15)
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 256  # argon2 accepts more; a limit keeps a megabyte "password" out
+USERNAME_RULE = re.compile(r"[a-z0-9][a-z0-9_.-]{2,31}")
+MAX_DISPLAY_NAME_LENGTH = 32
+
+BAD_CREDENTIALS = "用户名或密码错误"
+INACTIVE = "账号已停用，请联系管理员"
+ROLE_LABELS = {"agent": "客服", "admin": "管理员"}
+
+
+class AccountError(ValueError):
+    """A request to create or change an account was refused; the text says why (Chinese)."""
+
+
+class LoginRefused(Exception):
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+def locked_text(remaining: timedelta) -> str:
+    minutes = max(1, math.ceil(remaining.total_seconds() / 60))
+    return f"账号已锁定，请 {minutes} 分钟后再试"
+
+
+def normalise_username(username: str) -> str:
+    return username.strip().lower()
+
+
+def check_password_rules(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"密码至少需要 {MIN_PASSWORD_LENGTH} 个字符")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise AccountError(f"密码不能超过 {MAX_PASSWORD_LENGTH} 个字符")
+    if not password.strip():
+        raise AccountError("密码不能全是空格")
+
+
+def create_account(
+    session: Session,
+    username: str,
+    display_name: str,
+    password: str,
+    role: str = "agent",
+    hasher: PasswordHasher | None = None,
+) -> StaffUser:
+    """Create and commit an account. Usernames are case-insensitive (stored lower case)."""
+    username = normalise_username(username)
+    if not USERNAME_RULE.fullmatch(username):
+        raise AccountError(
+            "用户名须为 3–32 位小写字母、数字或 _ . -，并以字母或数字开头",
+        )
+    display_name = display_name.strip()
+    if not display_name or len(display_name) > MAX_DISPLAY_NAME_LENGTH:
+        raise AccountError(f"显示名须为 1–{MAX_DISPLAY_NAME_LENGTH} 个字符")
+    if role not in ROLES:
+        raise AccountError("角色只能是 agent（客服）或 admin（管理员）")
+    check_password_rules(password)
+    if find_by_username(session, username) is not None:
+        raise AccountError(f"用户名 {username} 已存在")
+    account = StaffUser(
+        username=username,
+        display_name=display_name,
+        password_hash=(hasher or HASHER).hash(password),
+        role=role,
+        active=True,
+        failed_logins=0,
+        created_at=utcnow(),
+    )
+    session.add(account)
+    session.commit()
+    return account
+
+
+def find_by_username(session: Session, username: str) -> StaffUser | None:
+    return session.execute(
+        select(StaffUser).where(StaffUser.username == normalise_username(username))
+    ).scalar_one_or_none()
+
+
+def list_accounts(session: Session) -> list[StaffUser]:
+    """Every account (agents and admins), active first, then by username."""
+    return list(
+        session.execute(
+            select(StaffUser).order_by(StaffUser.active.desc(), StaffUser.username)
+        ).scalars()
+    )
+
+
+def active_account(session: Session, staff_id: int) -> StaffUser | None:
+    account = session.get(StaffUser, staff_id)
+    return account if account is not None and account.active else None
+
+
+@dataclass
+class _Dummy:
+    """A hash to verify against for unknown usernames, made once per hasher configuration."""
+
+    parameters: tuple[int, int, int, object] | None = None
+    hash: str = ""
+
+
+_dummy = _Dummy()
+
+
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    parameters = (hasher.time_cost, hasher.memory_cost, hasher.parallelism, hasher.type)
+    if _dummy.parameters != parameters:
+        _dummy.hash = hasher.hash("not a real password, only for equal timing")
+        _dummy.parameters = parameters
+    return _dummy.hash
+
+
+def authenticate(
+    session: Session,
+    username: str,
+    password: str,
+    now: datetime | None = None,
+    hasher: PasswordHasher | None = None,
+) -> StaffUser:
+    """The account for this username and password, or LoginRefused with the text to show.
+
+    Blocking (argon2 takes a fraction of a second by design): call it from a worker thread.
+    """
+    hasher = hasher or HASHER
+    now = now or utcnow()
+    account = find_by_username(session, username) if len(password) <= MAX_PASSWORD_LENGTH else None
+    if account is None:
+        _verify(hasher, _dummy_hash(hasher), password)
+        raise LoginRefused(BAD_CREDENTIALS)
+    if account.locked_until is not None and account.locked_until > now:
+        raise LoginRefused(locked_text(account.locked_until - now))
+    if not _verify(hasher, account.password_hash, password):
+        _record_failure(session, account, now)
+        if account.locked_until is not None and account.locked_until > now:
+            raise LoginRefused(locked_text(account.locked_until - now))
+        raise LoginRefused(BAD_CREDENTIALS)
+    if not account.active:  # said only to someone who knows the password
+        raise LoginRefused(INACTIVE)
+    account.failed_logins = 0
+    account.locked_until = None
+    if hasher.check_needs_rehash(account.password_hash):  # the parameters were raised since
+        account.password_hash = hasher.hash(password)
+    session.commit()
+    return account
+
+
+def _verify(hasher: PasswordHasher, password_hash: str, password: str) -> bool:
+    try:
+        return hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def _record_failure(session: Session, account: StaffUser, now: datetime) -> None:
+    """Count a wrong password; the fifth in a row locks the account (and restarts the count).
+
+    The increment is a single UPDATE so that concurrent guesses cannot lose counts.
+    """
+    session.execute(
+        update(StaffUser)
+        .where(StaffUser.id == account.id)
+        .values(failed_logins=StaffUser.failed_logins + 1)
+    )
+    session.flush()
+    session.refresh(account)
+    if account.failed_logins >= MAX_FAILED_LOGINS:
+        account.failed_logins = 0
+        account.locked_until = now + LOCK_DURATION
+    session.commit()
+
+
+def set_password(
+    session: Session, account: StaffUser, password: str, hasher: PasswordHasher | None = None
+) -> None:
+    check_password_rules(password)
+    account.password_hash = (hasher or HASHER).hash(password)
+    account.failed_logins = 0
+    account.locked_until = None
+    session.commit()

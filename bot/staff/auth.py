@@ -1,0 +1,216 @@
+"""Who is signed in to the staff console, the /staff gate, and CSRF tokens for its forms.
+
+The staff session lives in the gateway's encrypted session cookie (key "staff_id", with the login
+time and a random session id). The cookie alone is not trusted for long: the account is re-read on
+every request (a deactivated account loses access at once), a session expires after
+STAFF_SESSION_MAX_AGE, and a logged-out session id is refused for the rest of the process's life
+(a copy of the cookie taken before logout does not work after it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from aiohttp_session import Session, get_session, new_session
+
+from bot.db.engine import session_factory
+from bot.keys import SETTINGS
+from bot.staff.accounts import active_account
+
+SESSION_STAFF_ID = "staff_id"
+SESSION_LOGIN_AT = "staff_login_at"
+SESSION_ID = "staff_sid"
+SESSION_CSRF = "csrf_token"
+CSRF_FIELD = "csrf_token"
+STAFF_SESSION_MAX_AGE = 12 * 3600  # one working day; then sign in again
+LOGIN_PATH = "/staff/login"
+_REQUEST_IDENTITY = "staff_identity"
+_UNSET = object()
+
+
+class RevokedSessions:
+    """Session ids ended by logout, kept until they would have expired anyway."""
+
+    def __init__(self) -> None:
+        self._until: dict[str, float] = {}
+
+    def revoke(self, sid: str, login_at: float) -> None:
+        now = time.time()
+        self._until = {s: t for s, t in self._until.items() if t > now}
+        self._until[sid] = login_at + STAFF_SESSION_MAX_AGE
+
+    def __contains__(self, sid: object) -> bool:
+        return sid in self._until
+
+
+REVOKED = web.AppKey("staff_revoked_sessions", RevokedSessions)
+
+
+@dataclass(frozen=True)
+class StaffIdentity:
+    id: int
+    username: str
+    display_name: str
+    role: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+async def current_staff(request: web.Request) -> StaffIdentity | None:
+    """The signed-in, still active staff member of this request, or None."""
+    cached = request.get(_REQUEST_IDENTITY, _UNSET)
+    if cached is not _UNSET:
+        return cached
+    identity = await _load_identity(request)
+    request[_REQUEST_IDENTITY] = identity
+    return identity
+
+
+async def _load_identity(request: web.Request) -> StaffIdentity | None:
+    session = await get_session(request)
+    staff_id = session.get(SESSION_STAFF_ID)
+    login_at = session.get(SESSION_LOGIN_AT)
+    sid = session.get(SESSION_ID)
+    if not isinstance(staff_id, int) or not isinstance(login_at, (int, float)) or not sid:
+        return None
+    if time.time() - login_at > STAFF_SESSION_MAX_AGE:
+        return None
+    revoked = request.config_dict.get(REVOKED)
+    if revoked is not None and sid in revoked:
+        return None
+    database_url = request.config_dict[SETTINGS].database_url
+
+    def load() -> StaffIdentity | None:
+        with session_factory(database_url)() as db:
+            account = active_account(db, staff_id)
+            if account is None:
+                return None
+            return StaffIdentity(account.id, account.username, account.display_name, account.role)
+
+    return await asyncio.to_thread(load)
+
+
+async def start_staff_session(request: web.Request, identity: StaffIdentity) -> Session:
+    """Sign in: a brand-new session (nothing from before login survives: no fixation)."""
+    session = await new_session(request)
+    session[SESSION_STAFF_ID] = identity.id
+    session[SESSION_LOGIN_AT] = int(time.time())
+    session[SESSION_ID] = secrets.token_urlsafe(16)
+    session[SESSION_CSRF] = secrets.token_urlsafe(32)
+    request[_REQUEST_IDENTITY] = identity
+    return session
+
+
+async def end_staff_session(request: web.Request) -> None:
+    session = await get_session(request)
+    sid, login_at = session.get(SESSION_ID), session.get(SESSION_LOGIN_AT)
+    revoked = request.config_dict.get(REVOKED)
+    if sid and isinstance(login_at, (int, float)) and revoked is not None:
+        revoked.revoke(sid, login_at)
+    session.invalidate()
+    request[_REQUEST_IDENTITY] = None
+
+
+def csrf_token(session: Session) -> str:
+    """This session's CSRF token (created on first use); put it in every form's csrf_token field."""
+    token = session.get(SESSION_CSRF)
+    if not token:
+        token = secrets.token_urlsafe(32)
+        session[SESSION_CSRF] = token
+    return token
+
+
+def _origin_allowed(request: web.Request) -> bool:
+    origin = request.headers.get("Origin")
+    if origin is None:  # not sent (same-origin GET-less clients, tools): SameSite covers it
+        return True
+    parts = urlsplit(origin)
+    allowed = {f"{request.scheme}://{request.host}", *request.config_dict[SETTINGS].allowed_origins}
+    return f"{parts.scheme}://{parts.netloc}" in allowed
+
+
+async def check_csrf(request: web.Request, form: Mapping[str, Any]) -> None:
+    """403 for a form whose csrf_token is missing or not this session's, or a foreign Origin."""
+    session = await get_session(request)
+    expected = session.get(SESSION_CSRF)
+    given = form.get(CSRF_FIELD)
+    if (
+        not isinstance(expected, str)
+        or not isinstance(given, str)
+        or not expected
+        or not hmac.compare_digest(expected.encode(), given.encode())
+        or not _origin_allowed(request)
+    ):
+        raise web.HTTPForbidden(text="请求已过期或来源无效，请刷新页面后重试。")
+
+
+def _under_staff(path: str) -> bool:
+    return path == "/staff" or path.startswith("/staff/")
+
+
+def _is_api(path: str) -> bool:
+    return path == "/staff/ws" or path.startswith("/staff/api/") or path.endswith(".csv")
+
+
+def _is_login(request: web.Request) -> bool:
+    route = request.match_info.route
+    resource = route.resource
+    return (
+        request.path == LOGIN_PATH
+        and resource is not None
+        and resource.canonical == LOGIN_PATH
+        and request.method in ("GET", "HEAD", "POST")
+    )
+
+
+@web.middleware
+async def staff_gate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """No staff session, no /staff: pages redirect to the login, sockets and data answer 401.
+
+    Must run inside the session middleware (add it after aiohttp_session.setup).
+    Both the raw path and the matched route's path are checked, so a path spelled differently
+    from the route it reaches cannot slip past.
+    """
+    resource = request.match_info.route.resource
+    canonical = resource.canonical if resource is not None else ""
+    if not (_under_staff(request.path) or _under_staff(canonical)) or _is_login(request):
+        return await handler(request)
+    if await current_staff(request) is None:
+        if _is_api(request.path) or _is_api(canonical):
+            raise web.HTTPUnauthorized(text="请先登录。")
+        raise web.HTTPFound(LOGIN_PATH)
+    return await handler(request)
+
+
+async def require_admin(request: web.Request) -> StaffIdentity:
+    """The signed-in admin; 403 for an agent (the gate has already refused everyone else)."""
+    identity = await current_staff(request)
+    if identity is None:
+        raise web.HTTPUnauthorized(text="请先登录。")
+    if not identity.is_admin:
+        raise web.HTTPForbidden(text="仅管理员可以访问此页面。")
+    return identity
+
+
+async def require_staff(request: web.Request) -> StaffIdentity:
+    identity = await current_staff(request)
+    if identity is None:
+        raise web.HTTPUnauthorized(text="请先登录。")
+    return identity
+
+
+def setup_staff_auth(app: web.Application) -> None:
+    """Install the /staff gate. Call after aiohttp_session.setup (it needs the session)."""
+    app[REVOKED] = RevokedSessions()
+    app.middlewares.append(staff_gate)

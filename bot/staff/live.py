@@ -1,0 +1,433 @@
+"""The live console's websocket (/staff/ws): the queue pushed to staff, and their actions.
+
+The frames are listed in README "Staff console protocol". Every action is checked against the
+handoff's state in the database (bot/conversation/handoff.py); this module only routes frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import WSMsgType, web
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.conversation.handoff import HandoffDesk, HandoffError, note_frame
+from bot.conversation.store import as_frame
+from bot.db import handoffs
+from bot.db.conversations import Conversation, Message, history
+from bot.db.handoffs import ACTIVE, Handoff
+from bot.db.staff import CannedReply, StaffUser
+from bot.keys import PIPELINE, SETTINGS
+from bot.staff.auth import StaffIdentity, require_staff
+from bot.webchat.protocol import CLIENT_ID_PATTERN, iso_time
+from bot.webchat.routes import origin_allowed
+
+logger = logging.getLogger(__name__)
+UNAVAILABLE_TEXT = "系统繁忙，操作没有完成，请稍后重试。"
+PREVIEW_CHARS = 60
+# How long the queue waits for an agent to come (back) online before waiting citizens are told
+# nobody is there; long enough for the console to reconnect after a gateway restart.
+RELEASE_AFTER_SECONDS = 120.0
+
+
+class StaffHub:
+    """Open console sockets, who is online, and which conversation each socket shows."""
+
+    def __init__(self, desk: HandoffDesk, grace_seconds: float = RELEASE_AFTER_SECONDS) -> None:
+        self.desk = desk
+        self.grace_seconds = grace_seconds
+        self._release_task: asyncio.Task | None = None
+        self._sockets: dict[web.WebSocketResponse, StaffIdentity] = {}
+        self._watching: dict[web.WebSocketResponse, str] = {}
+        self._by_staff: dict[int, set[web.WebSocketResponse]] = defaultdict(set)
+
+    def add(self, ws: web.WebSocketResponse, staff: StaffIdentity) -> None:
+        self._sockets[ws] = staff
+        self._by_staff[staff.id].add(ws)
+
+    def discard(self, ws: web.WebSocketResponse) -> None:
+        staff = self._sockets.pop(ws, None)
+        self._watching.pop(ws, None)
+        if staff is not None:
+            self._by_staff[staff.id].discard(ws)
+            if not self._by_staff[staff.id]:
+                del self._by_staff[staff.id]
+        if not self._by_staff:
+            self.release_waiting_later()
+
+    def release_waiting_later(self) -> None:
+        """When nobody is online for a while (not just reconnecting after a restart), waiting
+        citizens are offered a ticket rather than left waiting."""
+        if self._release_task is None or self._release_task.done():
+            self._release_task = asyncio.create_task(self._release_after_grace())
+
+    def cancel_release(self) -> None:
+        if self._release_task is not None:
+            self._release_task.cancel()
+
+    async def _release_after_grace(self) -> None:
+        await asyncio.sleep(self.grace_seconds)
+        try:
+            released = await self.desk.release_waiting()
+        except Exception:
+            logger.exception("could not release the waiting queue")
+            return
+        if released:
+            logger.info("nobody online: %d waiting conversations offered a ticket", released)
+
+    def sockets(self) -> list[web.WebSocketResponse]:
+        return list(self._sockets)
+
+    def watch(self, ws: web.WebSocketResponse, conversation_id: str) -> None:
+        self._watching[ws] = conversation_id
+
+    # ---- StaffEvents (called by the handoff desk) ----------------------------------------------
+
+    def online_agents(self) -> set[int]:
+        return set(self._by_staff)
+
+    async def queue_changed(self) -> None:
+        if not self._sockets:
+            return
+        snapshot = await self.desk.store.run(queue_snapshot)
+        for ws, staff in list(self._sockets.items()):
+            await send(ws, queue_frame(snapshot, staff, self.online_agents()))
+
+    async def new_handoff(self, handoff_id: int) -> None:
+        snapshot = await self.desk.store.run(queue_snapshot)
+        handoff = next((h for h in snapshot["waiting"] if h["handoff_id"] == handoff_id), None)
+        if handoff is not None:
+            for ws in list(self._sockets):
+                await send(ws, {"type": "new_handoff", "handoff": handoff})
+
+    async def conversation_frame(
+        self, conversation_id: str, agent_id: int | None, frame: dict[str, Any]
+    ) -> None:
+        message = {"type": "message", "conversation_id": conversation_id, "message": frame}
+        for ws in self._recipients(conversation_id, agent_id):
+            await send(ws, message)
+
+    async def user_typing(self, conversation_id: str, agent_id: int, on: bool) -> None:
+        frame = {"type": "typing", "conversation_id": conversation_id, "on": on}
+        for ws in self._recipients(conversation_id, agent_id):
+            await send(ws, frame)
+
+    async def note_added(self, conversation_id: str, agent_id: int | None, note: dict) -> None:
+        frame = {"type": "note", "conversation_id": conversation_id, "note": note}
+        for ws in self._recipients(conversation_id, agent_id):
+            await send(ws, frame)
+
+    def _recipients(self, conversation_id: str, agent_id: int | None) -> list:
+        """The assigned agent's sockets, and watchers allowed to see it: anyone while it is
+        unassigned (waiting), admins always."""
+        recipients = []
+        for ws, staff in list(self._sockets.items()):
+            watching = self._watching.get(ws) == conversation_id
+            if (
+                staff.id == agent_id
+                or (watching and agent_id is None)
+                or (watching and staff.is_admin)
+            ):
+                recipients.append(ws)
+        return recipients
+
+
+async def send(ws: web.WebSocketResponse, frame: dict[str, Any]) -> None:
+    if ws.closed:
+        return
+    try:
+        await ws.send_json(frame)
+    except (ConnectionError, RuntimeError):
+        logger.debug("staff socket closed while sending")
+
+
+# ---- snapshots read from the database -----------------------------------------------------------
+
+
+def queue_snapshot(session: Session) -> dict[str, Any]:
+    waiting = handoffs.waiting_queue(session)
+    active = handoffs.active_handoffs(session)
+    names = {u.id: u.display_name for u in session.execute(select(StaffUser)).scalars()}
+    channels = dict(
+        session.execute(
+            select(Conversation.id, Conversation.channel).where(
+                Conversation.id.in_([h.conversation_id for h in waiting + active])
+            )
+        ).all()
+    )
+    return {
+        "waiting": [
+            summary(session, h, names, channels, position=i) for i, h in enumerate(waiting, start=1)
+        ],
+        "active": [summary(session, h, names, channels) for h in active],
+        "agents": [
+            {"id": user_id, "display_name": name}
+            for user_id, name in session.execute(
+                select(StaffUser.id, StaffUser.display_name)
+                .where(StaffUser.active.is_(True))
+                .order_by(StaffUser.display_name)
+            ).all()
+        ],
+    }
+
+
+def summary(
+    session: Session,
+    handoff: Handoff,
+    names: dict[int, str],
+    channels: dict[str, str],
+    position: int | None = None,
+) -> dict[str, Any]:
+    last_user_text = session.execute(
+        select(Message.text)
+        .where(Message.conversation_id == handoff.conversation_id, Message.role == "user")
+        .order_by(Message.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return {
+        "handoff_id": handoff.id,
+        "conversation_id": handoff.conversation_id,
+        "channel": channels.get(handoff.conversation_id, "webchat"),
+        "status": handoff.status,
+        "reason": handoff.reason,
+        "intents": list(handoff.intents or []),
+        "requested_at": iso_time(handoff.requested_at),
+        "accepted_at": iso_time(handoff.accepted_at) if handoff.accepted_at else None,
+        "agent": (
+            {"id": handoff.agent_id, "display_name": names.get(handoff.agent_id, "")}
+            if handoff.agent_id
+            else None
+        ),
+        "position": position,
+        "preview": (last_user_text or "")[:PREVIEW_CHARS],
+    }
+
+
+def queue_frame(snapshot: dict[str, Any], staff: StaffIdentity, online: set[int]) -> dict:
+    mine = [h for h in snapshot["active"] if h["agent"] and h["agent"]["id"] == staff.id]
+    others = [h for h in snapshot["active"] if h not in mine]
+    if not staff.is_admin:  # who has which conversation, but not what it is about
+        others = [
+            {"handoff_id": h["handoff_id"], "conversation_id": h["conversation_id"],
+             "status": h["status"], "agent": h["agent"]}
+            for h in others
+        ]  # fmt: skip
+    agents = [{**a, "online": a["id"] in online} for a in snapshot["agents"]]
+    return {
+        "type": "queue",
+        "waiting": snapshot["waiting"],
+        "mine": mine,
+        "others": others,
+        "agents": agents,
+    }
+
+
+def conversation_view(session: Session, conversation_id: str) -> dict[str, Any]:
+    handoff = handoffs.latest_handoff(session, conversation_id)
+    names = {u.id: u.display_name for u in session.execute(select(StaffUser)).scalars()}
+    channel = session.get(Conversation, conversation_id)
+    channels = {conversation_id: channel.channel} if channel else {}
+    return {
+        "type": "conversation",
+        "conversation_id": conversation_id,
+        "handoff": summary(session, handoff, names, channels) if handoff else None,
+        "messages": [as_frame(m) for m in history(session, conversation_id)],
+        "notes": [
+            note_frame(note, names.get(note.author_id, ""))
+            for note in handoffs.notes(session, conversation_id)
+        ],
+    }
+
+
+# ---- the socket ---------------------------------------------------------------------------------
+
+HUB = web.AppKey("staff_hub", StaffHub)
+Action = Callable[[web.Application, web.WebSocketResponse, StaffIdentity, dict], Awaitable[None]]
+
+
+async def staff_socket(request: web.Request) -> web.WebSocketResponse:
+    staff = await require_staff(request)  # the /staff gate has checked too
+    if not origin_allowed(request):
+        raise web.HTTPForbidden(text="origin not allowed")
+    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=64 * 1024)
+    await ws.prepare(request)
+    app = request.app
+    hub = app[HUB]
+    hub.add(ws, staff)
+    try:
+        await hello(app, ws, staff)
+        await hub.queue_changed()  # everyone sees this agent come online
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                await handle(app, ws, staff, msg.data)
+    finally:
+        hub.discard(ws)
+        try:
+            await hub.queue_changed()
+        except Exception:
+            logger.exception("could not tell the console that an agent left")
+    return ws
+
+
+async def hello(app: web.Application, ws: web.WebSocketResponse, staff: StaffIdentity) -> None:
+    def canned(session: Session) -> list[dict[str, Any]]:
+        rows = session.execute(select(CannedReply).order_by(CannedReply.title)).scalars()
+        return [{"id": r.id, "title": r.title, "text": r.text} for r in rows]
+
+    desk = app[PIPELINE].desk
+    await send(
+        ws,
+        {
+            "type": "hello",
+            "me": {"id": staff.id, "display_name": staff.display_name, "role": staff.role},
+            "canned": await desk.store.run(canned),
+        },
+    )
+
+
+async def handle(
+    app: web.Application, ws: web.WebSocketResponse, staff: StaffIdentity, raw: str
+) -> None:
+    try:
+        frame = json.loads(raw)
+    except ValueError:
+        await send(ws, {"type": "error", "code": "bad_json", "text": "消息格式不正确。"})
+        return
+    action = ACTIONS.get(frame.get("type")) if isinstance(frame, dict) else None
+    if action is None:
+        await send(ws, {"type": "error", "code": "bad_frame", "text": "不支持的操作。"})
+        return
+    try:
+        await action(app, ws, staff, frame)
+    except HandoffError as exc:
+        await send(
+            ws,
+            {
+                "type": "error",
+                "code": exc.code,
+                "text": exc.text,
+                "conversation_id": frame.get("conversation_id"),
+            },
+        )
+    except Exception:
+        logger.exception("staff action %s failed", frame.get("type"))
+        await send(ws, {"type": "error", "code": "unavailable", "text": UNAVAILABLE_TEXT})
+
+
+def _conversation_id(frame: dict) -> str:
+    value = frame.get("conversation_id")
+    if not isinstance(value, str) or not CLIENT_ID_PATTERN.match(value):
+        raise HandoffError("bad_frame", "缺少会话编号。")
+    return value
+
+
+def _text(frame: dict) -> str:
+    value = frame.get("text")
+    if not isinstance(value, str):
+        raise HandoffError("bad_frame", "缺少文字内容。")
+    return value
+
+
+async def open_conversation(app, ws, staff: StaffIdentity, frame: dict) -> None:
+    conversation_id = _conversation_id(frame)
+    desk = app[PIPELINE].desk
+    await desk.check_can_view(conversation_id, staff)
+    view = await desk.store.run(lambda s: conversation_view(s, conversation_id))
+    app[HUB].watch(ws, conversation_id)
+    await send(ws, view)
+
+
+async def accept(app, ws, staff: StaffIdentity, frame: dict) -> None:
+    handoff_id = frame.get("handoff_id")
+    if not isinstance(handoff_id, int) or isinstance(handoff_id, bool):
+        raise HandoffError("bad_frame", "缺少会话编号。")
+    handoff = await app[PIPELINE].desk.accept(handoff_id, staff)
+    await send(
+        ws,
+        {"type": "accepted", "handoff_id": handoff_id, "conversation_id": handoff.conversation_id},
+    )
+    await open_conversation(app, ws, staff, {"conversation_id": handoff.conversation_id})
+
+
+async def reply(app, ws, staff: StaffIdentity, frame: dict) -> None:
+    client_id = frame.get("id")
+    if not isinstance(client_id, str) or not CLIENT_ID_PATTERN.match(client_id):
+        raise HandoffError("bad_frame", "消息缺少编号。")
+    conversation_id = _conversation_id(frame)
+    stored = await app[PIPELINE].desk.staff_reply(conversation_id, staff, client_id, _text(frame))
+    await send(
+        ws,
+        {
+            "type": "ack",
+            "client_id": client_id,
+            "id": stored["id"],
+            "conversation_id": conversation_id,
+        },
+    )
+
+
+async def typing(app, ws, staff: StaffIdentity, frame: dict) -> None:
+    await app[PIPELINE].desk.staff_typing(_conversation_id(frame), staff, frame.get("on") is True)
+
+
+async def note(app, ws, staff: StaffIdentity, frame: dict) -> None:
+    conversation_id = _conversation_id(frame)
+    desk = app[PIPELINE].desk
+    added = await desk.add_note(conversation_id, staff, _text(frame))
+    handoff = await desk.store.run(lambda s: handoffs.latest_handoff(s, conversation_id))
+    agent_id = handoff.agent_id if handoff is not None and handoff.status == ACTIVE else None
+    await app[HUB].note_added(conversation_id, agent_id, added)
+    if agent_id != staff.id:  # the author always sees their own note
+        await send(ws, {"type": "note", "conversation_id": conversation_id, "note": added})
+
+
+async def transfer(app, ws, staff: StaffIdentity, frame: dict) -> None:
+    agent_id = frame.get("agent_id")
+    if not isinstance(agent_id, int) or isinstance(agent_id, bool):
+        raise HandoffError("bad_frame", "请选择要转接的客服。")
+    await app[PIPELINE].desk.transfer(_conversation_id(frame), staff, agent_id)
+
+
+async def hand_back(app, ws, staff: StaffIdentity, frame: dict) -> None:
+    await app[PIPELINE].desk.hand_back(_conversation_id(frame), staff)
+
+
+async def close(app, ws, staff: StaffIdentity, frame: dict) -> None:
+    await app[PIPELINE].desk.close(_conversation_id(frame), staff)
+
+
+ACTIONS: dict[str, Action] = {
+    "open": open_conversation,
+    "accept": accept,
+    "reply": reply,
+    "typing": typing,
+    "note": note,
+    "transfer": transfer,
+    "handback": hand_back,
+    "close": close,
+}
+
+
+async def _attach(app: web.Application) -> None:
+    hub = StaffHub(app[PIPELINE].desk, app[SETTINGS].handoff_release_seconds)
+    app[HUB] = hub
+    app[PIPELINE].set_staff_events(hub)
+    hub.release_waiting_later()  # after a restart: unless the console reconnects in time
+
+
+async def _close_sockets(app: web.Application) -> None:
+    app[HUB].cancel_release()
+    for ws in app[HUB].sockets():
+        await ws.close(code=1001, message=b"server shutdown")
+
+
+def setup_staff_live(app: web.Application) -> None:
+    app.on_startup.append(_attach)
+    app.on_shutdown.append(_close_sockets)
+    app.router.add_get("/staff/ws", staff_socket)
