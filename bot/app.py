@@ -12,17 +12,19 @@ from aiohttp import web
 from aiohttp_session import setup as setup_session
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
+from bot.conversation.bus import make_bus
 from bot.conversation.hours import WorkingHours
 from bot.conversation.pipeline import Pipeline
 from bot.conversation.store import ChatStore
 from bot.health import healthz
-from bot.keys import HTTP_CLIENT, PIPELINE, RASA_CLIENT, SETTINGS
+from bot.keys import BUS, HTTP_CLIENT, PIPELINE, RASA_CLIENT, SETTINGS
 from bot.middlewares import security_headers
 from bot.rasa_client import RasaClient
 from bot.settings import Settings
 from bot.staff.live import setup_staff_live
 from bot.staff.pages import setup_staff_pages
 from bot.webchat.routes import setup_routes as setup_webchat
+from bot.wechat.routes import setup_wechat
 
 TEMPLATES_DIR = __file__.rsplit("/", 1)[0] + "/webchat/templates"
 
@@ -36,8 +38,11 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
         )
         hours = WorkingHours.parse(settings.handoff_hours, settings.handoff_timezone)
         app[PIPELINE] = Pipeline(ChatStore(settings.database_url), app[RASA_CLIENT], hours)
+        app[BUS] = make_bus(settings.redis_url, settings.redis_namespace)
+        await app[BUS].start()
         yield
         await app[PIPELINE].close()
+        await app[BUS].close()
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -55,5 +60,6 @@ def create_app(settings: Settings) -> web.Application:
     setup_webchat(app)
     setup_staff_pages(app)
     setup_staff_live(app)
+    setup_wechat(app)  # only when WECHAT_TOKEN is set
     app.router.add_get("/healthz", healthz)
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
+from bot.conversation.bus import LocalBus
 from bot.conversation.pipeline import Pipeline
 from bot.rasa_client import RasaClient
 from bot.settings import Settings
@@ -13,3 +14,5 @@ SETTINGS = web.AppKey("settings", Settings)
 HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
 RASA_CLIENT = web.AppKey("rasa_client", RasaClient)
 PIPELINE = web.AppKey("pipeline", Pipeline)
+# LocalBus or RedisBus (several gateways): fan-out of frames to the instance holding the socket.
+BUS = web.AppKey("bus", LocalBus)

@@ -82,6 +82,10 @@ class Settings:
     # A deployment sets its own; outside these hours users are offered to leave a message.
     handoff_hours: str = "1-5 09:00-17:00"
     handoff_timezone: str = "Asia/Shanghai"
+    # Redis (e.g. redis://127.0.0.1:6379/0) for several gateways: pub/sub fan-out, staff presence,
+    # WeChat retry de-duplication. Empty: one gateway, everything in-process.
+    redis_url: str = ""
+    redis_namespace: str = "ipbot"  # prefix of every Redis key and pub/sub channel
     # Seconds with no staff online before waiting citizens are offered a ticket instead.
     handoff_release_seconds: float = 120.0
 
@@ -120,6 +124,8 @@ class Settings:
             handoff_hours=os.environ.get("HANDOFF_HOURS") or "1-5 09:00-17:00",
             handoff_timezone=os.environ.get("HANDOFF_TIMEZONE") or "Asia/Shanghai",
             handoff_release_seconds=_env_float("HANDOFF_RELEASE_SECONDS", 120.0),
+            redis_url=os.environ.get("REDIS_URL", ""),
+            redis_namespace=os.environ.get("REDIS_NAMESPACE") or "ipbot",
         )
 
     def as_env(self) -> dict[str, str]:
@@ -143,4 +149,6 @@ class Settings:
             "HANDOFF_HOURS": self.handoff_hours,
             "HANDOFF_TIMEZONE": self.handoff_timezone,
             "HANDOFF_RELEASE_SECONDS": str(self.handoff_release_seconds),
+            "REDIS_URL": self.redis_url,
+            "REDIS_NAMESPACE": self.redis_namespace,
         }

@@ -278,18 +278,19 @@ def test_citizen_and_staff_talk_then_back_to_the_bot_then_closed_and_rated(
     assert rated.rated_at is not None
 
 
-def test_two_agents_accept_at_once_and_exactly_one_wins(
+def test_two_staff_accept_at_once_exactly_one_wins_then_a_restart_and_a_transfer(
     browser: Browser, stack: RunningStack, contexts: list[BrowserContext]
 ) -> None:
-    agents = [add_staff(stack, "李娜"), add_staff(stack, "张伟")]
-    consoles = [open_console(browser, stack, contexts, a) for a in agents]
+    staff = [add_staff(stack, "李娜", role="admin"), add_staff(stack, "张伟")]
+    consoles = [open_console(browser, stack, contexts, a) for a in staff]
     citizen = open_citizen(browser, stack, contexts)
     ask(citizen, "专利预审怎么申请")
     expect(citizen.locator(".msg--bot").nth(1)).to_be_visible()
     requested = request_person(stack, citizen, "专利预审怎么申请")
+    conversation = requested.conversation_id
 
     for console in consoles:
-        item = queue_item(console, "waiting", requested.conversation_id)
+        item = queue_item(console, "waiting", conversation)
         expect(item).to_contain_text("专利预审快速通道")
         item.click()
         expect(console.locator("#accept")).to_be_enabled()
@@ -308,41 +309,68 @@ def test_two_agents_accept_at_once_and_exactly_one_wins(
         if winner_id is not None:
             break
         time.sleep(0.1)
-    [winner] = [a for a in agents if a.id == winner_id]
-    [loser] = [a for a in agents if a.id != winner_id]
-    winning, losing = (consoles[agents.index(a)] for a in (winner, loser))
+    [winner] = [a for a in staff if a.id == winner_id]
+    [loser] = [a for a in staff if a.id != winner_id]
+    winning, losing = (consoles[staff.index(a)] for a in (winner, loser))
 
     expect(citizen.locator("#title")).to_have_text(f"人工客服 {winner.display_name}")
-    expect(queue_item(winning, "mine", requested.conversation_id)).to_be_visible()
-    taken = f"该会话已由 {winner.display_name} 接入"
-    expect(losing.locator(".toast--error")).to_contain_text(taken)
-    expect(queue_item(losing, "waiting", requested.conversation_id)).to_have_count(0)
+    expect(queue_item(winning, "mine", conversation)).to_be_visible()
+    expect(losing.locator(".toast--error")).to_contain_text(
+        f"该会话已由 {winner.display_name} 接入"
+    )
+    expect(queue_item(losing, "waiting", conversation)).to_have_count(0)
+    expect(losing.locator("#conv-meta")).to_contain_text(f"客服：{winner.display_name}")
     expect(losing.locator("#reply")).to_be_disabled()
     expect(losing.locator("#accept")).to_be_disabled()
+    if loser.id == staff[0].id:  # the admin sees who serves whom, and what about
+        others = queue_item(losing, "others", conversation)
+        expect(others).to_contain_text(f"客服：{winner.display_name}")
+        expect(others).to_contain_text("专利预审快速通道")
+    else:
+        expect(losing.locator("#queue-others")).to_have_count(0)
     assert handoff(stack, requested.id).status == "active"
 
     # The gateway restarts: the console reconnects and opens the same conversation again (its
     # transcript, emptied here, can only come back from that), with what the citizen typed
     # meanwhile (kept in the citizen's outbox and sent on their reconnect).
     winning.evaluate("document.getElementById('transcript').textContent = ''")
-    t0 = time.time()
     stack.stop("gateway")
-    print("stopped", time.time() - t0)
     try:
         expect(winning.locator("#conn-state")).to_have_text("连接中…")
         ask(citizen, "刚才网络断了，您还在吗")
     finally:
         stack.start("gateway")
-        print("started", time.time() - t0)
-    # Back-off: the console retries at most every 10 s.
-    expect(winning.locator("#conn-state")).to_have_text("在线", timeout=TIMEOUT_MS)
+    # Back-off: each page retries at most every 10 s.
+    for console in consoles:
+        expect(console.locator("#conn-state")).to_have_text("在线", timeout=TIMEOUT_MS)
     transcript = winning.locator("#transcript")
     expect(transcript.locator(".line--user", has_text="专利预审怎么申请")).to_be_visible()
     expect(transcript.locator(".line--user", has_text="刚才网络断了，您还在吗")).to_be_visible(
-        timeout=TIMEOUT_MS  # the citizen's page reconnects with its own back-off
+        timeout=TIMEOUT_MS
     )
-    expect(queue_item(winning, "mine", requested.conversation_id)).to_be_visible()
-    print("reopened", time.time() - t0)
+    expect(queue_item(winning, "mine", conversation)).to_be_visible()
 
-    winning.locator("#close").click()  # leave no open handoff behind for other tests
+    # 转接: the other one takes over, is told so, answers, and closes.
+    choice = winning.locator(f'#transfer-agent option[value="{loser.id}"]')
+    expect(choice).to_be_enabled()  # online again
+    winning.locator("#transfer-agent").select_option(str(loser.id))
+    winning.locator("#transfer").click()  # confirm() is accepted
+    transferred = f"已为您转接至人工客服 {loser.display_name}"
+    expect(citizen.locator(".system", has_text=transferred)).to_be_visible()
+    expect(citizen.locator("#title")).to_have_text(f"人工客服 {loser.display_name}")
+    expect(queue_item(winning, "mine", conversation)).to_have_count(0)
+    expect(winning.locator("#reply")).to_be_disabled()
+    expect(losing.locator(".toast--info", has_text="有一个会话转接给您")).to_be_visible()
+    queue_item(losing, "mine", conversation).click()
+    expect(losing.locator("#reply")).to_be_enabled()
+    losing.locator("#reply").fill(f"您好，我是{loser.display_name}，接着为您服务。")
+    losing.locator("#reply").press("Enter")
+    expect(citizen.locator(".msg--staff", has_text="接着为您服务")).to_contain_text(
+        loser.display_name
+    )
+    losing.locator("#close").click()  # leaves no open handoff behind for other tests
     expect(citizen.locator(".handoff-card--rating")).to_be_visible()
+    assert (handoff(stack, requested.id).status, handoff(stack, requested.id).agent_id) == (
+        "closed",
+        loser.id,
+    )

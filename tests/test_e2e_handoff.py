@@ -61,6 +61,7 @@ async def test_handoff_from_request_to_hand_back(stack: RunningStack) -> None:
         assert any(m["type"] == "bot" for m in view["messages"])  # the bot part of it
         await citizen.wait_for(is_type("handoff", state="active"))
         conversation = view["conversation_id"]
+        await only_admins_see_it(stack, conversation)
 
         await citizen.say("我想给专利投保，费用怎么算")
         got = await staff.wait_for(is_type("message", conversation_id=conversation))
@@ -77,6 +78,23 @@ async def test_handoff_from_request_to_hand_back(stack: RunningStack) -> None:
         await citizen.wait_for(is_type("handoff", state="returned"))
         answer = await citizen.ask("商标受理窗口在哪")
         assert "商标" in texts(answer) and "受理" in texts(answer)
+
+
+async def only_admins_see_it(stack: RunningStack, conversation: str) -> None:
+    """Another agent cannot open a conversation assigned to someone else; an admin can."""
+    other = add_staff_account(stack.settings.database_url, "李华")
+    admin = add_staff_account(stack.settings.database_url, "张主任", role="admin")
+    async with StaffClient(stack.gateway_url, other) as agent:
+        await agent.send({"type": "open", "conversation_id": conversation})
+        refused = await agent.wait_for(is_type("error"))
+        assert refused["code"] == "forbidden"
+        reply = {"type": "reply", "conversation_id": conversation, "id": "x", "text": "在"}
+        await agent.send(reply)
+        assert (await agent.wait_for(is_type("error")))["code"] == "forbidden"
+    async with StaffClient(stack.gateway_url, admin) as boss:
+        await boss.send({"type": "open", "conversation_id": conversation})
+        view = await boss.wait_for(is_type("conversation"))
+        assert view["handoff"]["agent"]["display_name"] == "王小明"
 
 
 async def restart(stack: RunningStack, name: str) -> None:
@@ -161,7 +179,7 @@ async def test_fallback_with_nobody_online_offers_to_leave_a_message(stack: Runn
         bad_phone = {"type": "ticket", "id": "t1", "phone": "0574-8765", "text": "请回电"}
         await citizen.ws.send_json(bad_phone)
         refused = await citizen.wait_for(is_type("error", client_id="t1"))
-        assert refused["code"] == "bad_ticket" and "区号" in refused["text"]
+        assert refused["code"] == "bad_phone" and "区号" in refused["text"]
         await citizen.ws.send_json(
             {"type": "ticket", "id": "t2", "phone": "13905740000", "text": "想咨询地理标志申请"}
         )

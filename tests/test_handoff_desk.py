@@ -72,6 +72,9 @@ class Console:
     async def user_typing(self, conversation_id: str, agent_id: int, on: bool) -> None:
         self.events.append(("typing", (conversation_id, agent_id, on)))
 
+    async def note_added(self, conversation_id: str, agent_id: int | None, note) -> None:
+        self.events.append(("note", (conversation_id, agent_id, note)))
+
 
 def add_staff(database_url: str, username: str, name: str, role: str = "agent") -> Staff:
     with session_factory(database_url)() as session:

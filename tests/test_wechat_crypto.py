@@ -89,7 +89,17 @@ def test_a_message_sealed_for_another_account_is_refused() -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"<xml><MsgType>text", b"not xml at all", b"<foo/>", b"<xml></xml>", b"\xff\xfe<xml/>"],
+    [
+        b"<xml><MsgType>text",
+        b"not xml at all",
+        b"<foo/>",
+        b"<xml></xml>",
+        b"\xff\xfe<xml/>",
+        # Entities (billion laughs, external files) are refused, never expanded.
+        b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+        b"<xml><MsgType>text</MsgType><FromUserName>o1234567</FromUserName>"
+        b"<Content>&e;</Content></xml>",
+    ],
 )
 def test_malformed_plaintext_bodies_get_400(body: bytes) -> None:
     signed = sign("", "plaintext")

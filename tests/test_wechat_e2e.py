@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -61,7 +62,6 @@ def wechat_gateway(stack: RunningStack, fake: FakeWechat, name: str, **env: str)
             "WECHAT_APP_SECRET": APP_SECRET,
             "WECHAT_AES_KEY": AES_KEY,
             "WECHAT_API_BASE": fake.url,
-            "PYTHONPATH": "/tmp/wechat_shim",  # LOCAL SHIM, remove
             **env,
         },
     )
@@ -192,7 +192,8 @@ def located_stations(stack: RunningStack) -> Iterator[list[ServicePoint]]:
         session.commit()
     yield points
     with session_factory(database_url)() as session:
-        session.execute(delete(ServicePoint).where(ServicePoint.source == "测试"))
+        names = [p.name for p in points]
+        session.execute(delete(ServicePoint).where(ServicePoint.name.in_(names)))
         session.commit()
 
 
@@ -207,8 +208,9 @@ async def test_a_shared_location_gets_the_nearest_stations(
     answer = reply["Content"]
     near = round(distance_km(lat, lon, 29.8790, 121.5560), 1)
     far = round(distance_km(lat, lon, 29.9500, 121.7100), 1)
-    assert (
-        f"离您最近的2个商标品牌指导站（直线距离）：微信测试近处品牌指导站约{near:.1f}公里" in answer
+    # The nearest first (another test may have added located stations: the count is not fixed).
+    assert re.search(
+        f"离您最近的[23]个商标品牌指导站（直线距离）：微信测试近处品牌指导站约{near}公里", answer
     )
     assert (
         f"【微信测试近处品牌指导站】\n距离：约{near}公里\n地址：江北区，江北区测试路1号" in answer

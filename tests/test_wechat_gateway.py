@@ -28,7 +28,7 @@ from bot.keys import PIPELINE
 from bot.settings import Settings
 from bot.webchat.protocol import HOT_QUESTIONS, WELCOME_TEXT
 from bot.wechat.render import UNSUPPORTED_TEXT
-from bot.wechat.routes import WECHAT, WECHAT_CONFIG, setup_wechat
+from bot.wechat.routes import WECHAT, WECHAT_CONFIG
 from tests.conftest import require_service
 from tests.fake_wechat import (
     AES_KEY,
@@ -158,8 +158,6 @@ async def make_gateway(
         for name, value in wechat_env.items():
             monkeypatch.setenv(name, value)
         app = create_app(settings)
-        if WECHAT_CONFIG not in app:  # until create_app calls setup_wechat itself
-            setup_wechat(app)
         return Wechat(await aiohttp_client(app), database_url)
 
     return make
@@ -500,6 +498,5 @@ def test_settings_without_a_token_serve_no_wechat_route(tmp_path: Path, monkeypa
     monkeypatch.delenv("WECHAT_TOKEN", raising=False)
     settings = Settings(var_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'x.db'}")
     app = create_app(settings)
-    setup_wechat(app)
     assert WECHAT_CONFIG not in app and WECHAT not in app
     assert not any(r.resource.canonical == "/wechat" for r in app.router.routes() if r.resource)

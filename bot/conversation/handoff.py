@@ -45,6 +45,10 @@ MAX_COMMENT_CHARS = 500
 OFFER_TICKET_FOR = timedelta(minutes=30)
 
 
+class PhoneRefused(ValueError):
+    """A ticket's call-back number is not usable; the text says why."""
+
+
 class HandoffError(ValueError):
     """A staff action that cannot be done; `code` and `text` (Chinese) go back to the console."""
 
@@ -79,6 +83,10 @@ class StaffEvents(Protocol):
 
     async def user_typing(self, conversation_id: str, agent_id: int, on: bool) -> None: ...
 
+    async def note_added(
+        self, conversation_id: str, agent_id: int | None, note: dict[str, Any]
+    ) -> None: ...
+
 
 class NoStaff:
     """Before the console is attached (and in tests of the pipeline alone): nobody is online."""
@@ -98,6 +106,11 @@ class NoStaff:
         return None
 
     async def user_typing(self, conversation_id: str, agent_id: int, on: bool) -> None:
+        return None
+
+    async def note_added(
+        self, conversation_id: str, agent_id: int | None, note: dict[str, Any]
+    ) -> None:
         return None
 
 
@@ -228,7 +241,7 @@ class HandoffDesk:
     async def leave_ticket(self, conversation_id: str, phone: str, text: str) -> int:
         problem = contact_phone_problem(phone)
         if problem is not None:
-            raise ValueError(f"{problem}。")
+            raise PhoneRefused(f"{problem}。")
         text = text.strip()
         if not text:
             raise ValueError("请写下您想咨询的问题。")

@@ -17,13 +17,14 @@ from aiohttp import WSMsgType, web
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.conversation.bus import LocalBus
 from bot.conversation.handoff import HandoffDesk, HandoffError, note_frame
 from bot.conversation.store import as_frame
 from bot.db import handoffs
 from bot.db.conversations import Conversation, Message, history
 from bot.db.handoffs import ACTIVE, Handoff
 from bot.db.staff import CannedReply, StaffUser
-from bot.keys import PIPELINE, SETTINGS
+from bot.keys import BUS, PIPELINE, SETTINGS
 from bot.staff.auth import StaffIdentity, require_staff
 from bot.webchat.protocol import CLIENT_ID_PATTERN, iso_time
 from bot.webchat.routes import origin_allowed
@@ -34,15 +35,20 @@ PREVIEW_CHARS = 60
 # How long the queue waits for an agent to come (back) online before waiting citizens are told
 # nobody is there; long enough for the console to reconnect after a gateway restart.
 RELEASE_AFTER_SECONDS = 120.0
+STAFF_TOPIC = "staff"
 
 
 class StaffHub:
     """Open console sockets, who is online, and which conversation each socket shows."""
 
-    def __init__(self, desk: HandoffDesk, grace_seconds: float = RELEASE_AFTER_SECONDS) -> None:
+    def __init__(
+        self, desk: HandoffDesk, bus: LocalBus, grace_seconds: float = RELEASE_AFTER_SECONDS
+    ) -> None:
         self.desk = desk
+        self.bus = bus
         self.grace_seconds = grace_seconds
         self._release_task: asyncio.Task | None = None
+        bus.subscribe(STAFF_TOPIC, self.apply)
         self._sockets: dict[web.WebSocketResponse, StaffIdentity] = {}
         self._watching: dict[web.WebSocketResponse, str] = {}
         self._by_staff: dict[int, set[web.WebSocketResponse]] = defaultdict(set)
@@ -50,6 +56,7 @@ class StaffHub:
     def add(self, ws: web.WebSocketResponse, staff: StaffIdentity) -> None:
         self._sockets[ws] = staff
         self._by_staff[staff.id].add(ws)
+        self.bus.set_local_staff(set(self._by_staff))
 
     def discard(self, ws: web.WebSocketResponse) -> None:
         staff = self._sockets.pop(ws, None)
@@ -58,7 +65,8 @@ class StaffHub:
             self._by_staff[staff.id].discard(ws)
             if not self._by_staff[staff.id]:
                 del self._by_staff[staff.id]
-        if not self._by_staff:
+        self.bus.set_local_staff(set(self._by_staff))
+        if not self.bus.online_staff():
             self.release_waiting_later()
 
     def release_waiting_later(self) -> None:
@@ -87,17 +95,28 @@ class StaffHub:
     def watch(self, ws: web.WebSocketResponse, conversation_id: str) -> None:
         self._watching[ws] = conversation_id
 
-    # ---- StaffEvents (called by the handoff desk) ----------------------------------------------
+    # ---- events, applied to this instance's sockets (StaffBroadcast publishes them) ------------
 
-    def online_agents(self) -> set[int]:
-        return set(self._by_staff)
+    async def apply(self, message: dict[str, Any]) -> None:
+        """One event from the bus (published by any gateway instance)."""
+        event, args = message.get("event"), message.get("args") or {}
+        if event == "queue_changed":
+            await self.queue_changed()
+        elif event == "new_handoff":
+            await self.new_handoff(args["handoff_id"])
+        elif event == "conversation_frame":
+            await self.conversation_frame(args["conversation_id"], args["agent_id"], args["frame"])
+        elif event == "user_typing":
+            await self.user_typing(args["conversation_id"], args["agent_id"], args["on"])
+        elif event == "note_added":
+            await self.note_added(args["conversation_id"], args["agent_id"], args["note"])
 
     async def queue_changed(self) -> None:
         if not self._sockets:
             return
         snapshot = await self.desk.store.run(queue_snapshot)
         for ws, staff in list(self._sockets.items()):
-            await send(ws, queue_frame(snapshot, staff, self.online_agents()))
+            await send(ws, queue_frame(snapshot, staff, self.bus.online_staff()))
 
     async def new_handoff(self, handoff_id: int) -> None:
         snapshot = await self.desk.store.run(queue_snapshot)
@@ -136,6 +155,43 @@ class StaffHub:
             ):
                 recipients.append(ws)
         return recipients
+
+
+class StaffBroadcast:
+    """The StaffEvents the handoff desk talks to: every event reaches the console sockets on
+    every gateway instance (through the bus), and "online" means online on any instance."""
+
+    def __init__(self, bus: LocalBus) -> None:
+        self.bus = bus
+
+    def online_agents(self) -> set[int]:
+        return self.bus.online_staff()
+
+    async def _publish(self, event: str, **args: Any) -> None:
+        await self.bus.publish(STAFF_TOPIC, {"event": event, "args": args})
+
+    async def queue_changed(self) -> None:
+        await self._publish("queue_changed")
+
+    async def new_handoff(self, handoff_id: int) -> None:
+        await self._publish("new_handoff", handoff_id=handoff_id)
+
+    async def conversation_frame(
+        self, conversation_id: str, agent_id: int | None, frame: dict[str, Any]
+    ) -> None:
+        await self._publish(
+            "conversation_frame", conversation_id=conversation_id, agent_id=agent_id, frame=frame
+        )
+
+    async def user_typing(self, conversation_id: str, agent_id: int, on: bool) -> None:
+        await self._publish(
+            "user_typing", conversation_id=conversation_id, agent_id=agent_id, on=on
+        )
+
+    async def note_added(self, conversation_id: str, agent_id: int | None, note: dict) -> None:
+        await self._publish(
+            "note_added", conversation_id=conversation_id, agent_id=agent_id, note=note
+        )
 
 
 async def send(ws: web.WebSocketResponse, frame: dict[str, Any]) -> None:
@@ -262,14 +318,14 @@ async def staff_socket(request: web.Request) -> web.WebSocketResponse:
     hub.add(ws, staff)
     try:
         await hello(app, ws, staff)
-        await hub.queue_changed()  # everyone sees this agent come online
+        await app[PIPELINE].desk.staff.queue_changed()  # everyone sees this agent come online
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
                 await handle(app, ws, staff, msg.data)
     finally:
         hub.discard(ws)
         try:
-            await hub.queue_changed()
+            await app[PIPELINE].desk.staff.queue_changed()
         except Exception:
             logger.exception("could not tell the console that an agent left")
     return ws
@@ -382,9 +438,7 @@ async def note(app, ws, staff: StaffIdentity, frame: dict) -> None:
     added = await desk.add_note(conversation_id, staff, _text(frame))
     handoff = await desk.store.run(lambda s: handoffs.latest_handoff(s, conversation_id))
     agent_id = handoff.agent_id if handoff is not None and handoff.status == ACTIVE else None
-    await app[HUB].note_added(conversation_id, agent_id, added)
-    if agent_id != staff.id:  # the author always sees their own note
-        await send(ws, {"type": "note", "conversation_id": conversation_id, "note": added})
+    await desk.staff.note_added(conversation_id, agent_id, added)  # the author sees it too
 
 
 async def transfer(app, ws, staff: StaffIdentity, frame: dict) -> None:
@@ -415,9 +469,9 @@ ACTIONS: dict[str, Action] = {
 
 
 async def _attach(app: web.Application) -> None:
-    hub = StaffHub(app[PIPELINE].desk, app[SETTINGS].handoff_release_seconds)
+    hub = StaffHub(app[PIPELINE].desk, app[BUS], app[SETTINGS].handoff_release_seconds)
     app[HUB] = hub
-    app[PIPELINE].set_staff_events(hub)
+    app[PIPELINE].set_staff_events(StaffBroadcast(app[BUS]))
     hub.release_waiting_later()  # after a restart: unless the console reconnects in time
 
 

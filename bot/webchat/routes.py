@@ -11,10 +11,11 @@ import aiohttp_jinja2
 from aiohttp import WSMsgType, web
 from aiohttp_session import STORAGE_KEY, get_session
 
+from bot.conversation.bus import LocalBus
 from bot.conversation.channel import StoreFailed
-from bot.conversation.handoff import TICKET_TEXT
+from bot.conversation.handoff import TICKET_TEXT, PhoneRefused
 from bot.conversation.pipeline import Pipeline
-from bot.keys import PIPELINE, SETTINGS
+from bot.keys import BUS, PIPELINE, SETTINGS
 from bot.webchat.hub import Hub
 from bot.webchat.protocol import (
     ProtocolError,
@@ -200,7 +201,8 @@ async def leave_ticket(
     try:
         ticket_id = await pipeline.leave_ticket(conversation, frame.phone, frame.text)
     except ValueError as exc:
-        await ws.send_json(error_frame("bad_ticket", str(exc), client_id=frame.client_id))
+        code = "bad_phone" if isinstance(exc, PhoneRefused) else "bad_ticket"
+        await ws.send_json(error_frame(code, str(exc), client_id=frame.client_id))
         return
     except Exception:
         logger.exception("could not store a ticket of %s", conversation)
@@ -232,17 +234,24 @@ async def rate(
 
 
 class WebChatChannel:
-    """Delivers pipeline frames to every open tab of the conversation."""
+    """Delivers pipeline frames to every open tab of the conversation, on whichever gateway
+    instance the tab is connected to (through the bus)."""
 
     name = "webchat"
+    topic = "webchat"
 
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: Hub, bus: LocalBus) -> None:
         self.hub = hub
+        self.bus = bus
+        bus.subscribe(self.topic, self._deliver_here)
 
     async def deliver(self, conversation_id: str, frame: dict[str, Any]) -> None:
         # The page pairs answers with questions by order; "reply_to" is for other channels.
         frame = {k: v for k, v in frame.items() if k != "reply_to"}
-        await self.hub.send(conversation_id, frame)
+        await self.bus.publish(self.topic, {"conversation_id": conversation_id, "frame": frame})
+
+    async def _deliver_here(self, message: dict[str, Any]) -> None:
+        await self.hub.send(message["conversation_id"], message["frame"])
 
 
 def setup_routes(app: web.Application) -> None:
@@ -258,7 +267,7 @@ def setup_routes(app: web.Application) -> None:
 
 
 async def register_channel(app: web.Application) -> None:
-    app[PIPELINE].register_channel(WebChatChannel(app[HUB]))
+    app[PIPELINE].register_channel(WebChatChannel(app[HUB], app[BUS]))
 
 
 async def close_sockets(app: web.Application) -> None:

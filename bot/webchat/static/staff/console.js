@@ -73,6 +73,8 @@
   let typingIdleTimer = null;
   let citizenTypingTimer = null;
   let audio = null;
+  let mineIds = null; // handoff ids among mine at the last queue frame (null: none seen yet)
+  const acceptedByMe = new Set();
 
   // ---- helpers -----------------------------------------------------------------------------
 
@@ -271,6 +273,19 @@
   }
   setInterval(tickTimers, 1000);
 
+  // A conversation that appears among mine without my accepting it was transferred to me.
+  function announceTransfers(mine) {
+    const ids = new Set(mine.map(function (h) { return h.handoff_id; }));
+    if (mineIds !== null) {
+      mine.forEach(function (h) {
+        if (mineIds.has(h.handoff_id) || acceptedByMe.has(h.handoff_id)) return;
+        beep();
+        toast("有一个会话转接给您：" + (topicNames(h.intents) || "市民咨询"), "info");
+      });
+    }
+    mineIds = ids;
+  }
+
   function onQueue(frame) {
     queue = {
       waiting: Array.isArray(frame.waiting) ? frame.waiting : [],
@@ -281,6 +296,7 @@
       agents = frame.agents;
       renderAgents();
     }
+    announceTransfers(queue.mine);
     renderQueue();
     if (current && current.loaded) {
       const h = findHandoff(current.id);
@@ -469,7 +485,9 @@
   }
 
   function onError(frame) {
-    toast(frame.text || ERRORS[frame.code] || "操作失败", "error");
+    const reopening = current && !current.loaded && current.silent && frame.conversation_id === current.id;
+    // A conversation re-opened after a reconnect that is no longer ours just closes, quietly.
+    if (!reopening) toast(frame.text || ERRORS[frame.code] || "操作失败", "error");
     if (frame.client_id && pending.has(frame.client_id)) {
       pending.get(frame.client_id).dataset.state = "failed";
       pending.delete(frame.client_id);
@@ -607,7 +625,9 @@
 
   ui.accept.addEventListener("click", function () {
     const h = current && current.handoff;
-    if (h && h.status === "waiting") sendFrame({ type: "accept", handoff_id: h.handoff_id });
+    if (h && h.status === "waiting" && sendFrame({ type: "accept", handoff_id: h.handoff_id })) {
+      acceptedByMe.add(h.handoff_id);
+    }
   });
 
   ui.handback.addEventListener("click", function () {
@@ -663,7 +683,11 @@
     renderCanned();
     renderHeader();
     // After a reconnect (or a reload) show the conversation that was open, fresh from the server.
-    if (current) sendFrame({ type: "open", conversation_id: current.id });
+    if (current) {
+      current.loaded = false;
+      current.silent = true;
+      sendFrame({ type: "open", conversation_id: current.id });
+    }
   }
 
   function onFrame(frame) {

@@ -1,0 +1,163 @@
+"""Fan-out between gateway instances: a frame for a citizen or an event for the staff console
+reaches the instance where that browser's socket is open.
+
+One gateway (the embedded default) delivers in-process (`LocalBus`). Several gateways share Redis
+pub/sub (`RedisBus`, with REDIS_URL): every instance publishes and every instance, itself
+included, delivers what it receives to its own sockets. Redis keeps the order of one publisher's
+messages, so the frames of one answer arrive in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
+Handler = Callable[[dict[str, Any]], Awaitable[None]]
+PRESENCE_TTL_SECONDS = 15
+PRESENCE_REFRESH_SECONDS = 5.0
+
+
+class Bus(Protocol):
+    def subscribe(self, topic: str, handler: Handler) -> None: ...
+
+    async def publish(self, topic: str, message: dict[str, Any]) -> None: ...
+
+    def set_local_staff(self, staff_ids: set[int]) -> None: ...
+
+    def online_staff(self) -> set[int]: ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class LocalBus:
+    """One gateway: publishing is calling the handlers."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, list[Handler]] = defaultdict(list)
+        self._staff: set[int] = set()
+
+    def subscribe(self, topic: str, handler: Handler) -> None:
+        self._handlers[topic].append(handler)
+
+    async def publish(self, topic: str, message: dict[str, Any]) -> None:
+        for handler in self._handlers[topic]:
+            await handler(message)
+
+    def set_local_staff(self, staff_ids: set[int]) -> None:
+        self._staff = set(staff_ids)
+
+    def online_staff(self) -> set[int]:
+        return set(self._staff)
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+class RedisBus(LocalBus):
+    """Several gateways: Redis pub/sub for frames, a per-instance presence set for staff."""
+
+    def __init__(self, redis_url: str, namespace: str = "ipbot") -> None:
+        super().__init__()
+        self.instance = uuid.uuid4().hex[:12]
+        # Pub/sub channels are global to a Redis server (not per database): a namespace keeps
+        # deployments (and test runs) sharing one server apart.
+        self.channel_prefix = f"{namespace}:bus:"
+        self.presence_prefix = f"{namespace}:staff-online:"  # + instance: staff ids, with a TTL
+        self._redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        self._tasks: list[asyncio.Task] = []
+        self._online: set[int] = set()
+
+    async def publish(self, topic: str, message: dict[str, Any]) -> None:
+        try:
+            await self._redis.publish(self.channel_prefix + topic, json.dumps(message))
+        except RedisError:
+            # Redis down: this instance's own sockets still get it (others cannot be reached).
+            logger.warning("Redis unavailable: %s delivered on this instance only", topic)
+            await super().publish(topic, message)
+
+    def set_local_staff(self, staff_ids: set[int]) -> None:
+        super().set_local_staff(staff_ids)
+        self._online |= staff_ids  # known at once here; other instances see it on refresh
+
+    def online_staff(self) -> set[int]:
+        return set(self._online) | super().online_staff()
+
+    async def start(self) -> None:
+        await self._redis.ping()  # a wrong REDIS_URL fails at start-up, not at the first message
+        self._tasks = [
+            asyncio.create_task(self._listen()),
+            asyncio.create_task(self._refresh_presence()),
+        ]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, RedisError):
+                await task
+        with contextlib.suppress(RedisError):
+            await self._redis.delete(self.presence_prefix + self.instance)
+        await self._redis.close()
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+                await pubsub.psubscribe(self.channel_prefix + "*")
+                async for item in pubsub.listen():
+                    if item.get("type") != "pmessage":
+                        continue
+                    topic = str(item["channel"])[len(self.channel_prefix) :]
+                    await self._dispatch(topic, item["data"])
+            except RedisError:
+                logger.warning("lost the Redis subscription; retrying", exc_info=True)
+                await asyncio.sleep(1)
+
+    async def _dispatch(self, topic: str, data: str) -> None:
+        try:
+            message = json.loads(data)
+        except ValueError:
+            logger.warning("ignoring a malformed bus message on %s", topic)
+            return
+        for handler in self._handlers.get(topic, []):
+            try:
+                await handler(message)
+            except Exception:
+                logger.exception("bus handler for %s failed", topic)
+
+    async def _refresh_presence(self) -> None:
+        while True:
+            try:
+                key = self.presence_prefix + self.instance
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    pipe.delete(key)
+                    if self._staff:
+                        pipe.sadd(key, *self._staff)
+                        pipe.expire(key, PRESENCE_TTL_SECONDS)
+                    await pipe.execute()
+                online: set[int] = set()
+                async for other in self._redis.scan_iter(match=self.presence_prefix + "*"):
+                    online |= {int(m) for m in await self._redis.smembers(other)}
+                self._online = online
+            except RedisError:
+                logger.warning("could not refresh staff presence in Redis", exc_info=True)
+            await asyncio.sleep(PRESENCE_REFRESH_SECONDS)
+
+
+def make_bus(redis_url: str, namespace: str = "ipbot") -> Bus:
+    return RedisBus(redis_url, namespace) if redis_url else LocalBus()
