@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 import pytest
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from bot.conversation.channel import DeliveryFailed
-from bot.wechat.api import WechatApi, WechatApiError
+from bot.wechat.api import SharedToken, WechatApi, WechatApiError
 from bot.wechat.channel import WechatChannel
 from bot.wechat.config import WechatConfig
+from tests.conftest import require_service
 from tests.fake_wechat import APP_ID, APP_SECRET, FakeWechat, new_openid
 
 
@@ -153,3 +157,27 @@ async def test_staff_message_to_a_silent_user_fails_with_the_reason(fake: FakeWe
     assert "48小时" in failed.value.text
     with pytest.raises(DeliveryFailed, match="不是微信"):
         await channel.deliver("0123abcd", {"type": "staff", "text": "您好"})
+
+
+async def test_gateways_share_one_token_through_redis(fake: FakeWechat, http) -> None:
+    """Every fetch invalidates the previous token, so two gateways must not each fetch one."""
+    client = aioredis.from_url("redis://127.0.0.1:6379/0")
+    try:
+        await client.ping()
+    except RedisError as exc:
+        require_service("Redis", exc)
+    key = f"test:wechat-token:{uuid.uuid4().hex[:8]}"
+    try:
+        first = WechatApi(http, config_for(fake), SharedToken(client, key))
+        second = WechatApi(http, config_for(fake), SharedToken(client, key))
+        openid = new_openid()
+        await asyncio.gather(first.send_text(openid, "甲"), second.send_text(openid, "乙"))
+        assert fake.token_requests == 1
+        fake.expire_tokens()  # WeChat says the token expired: one gateway fetches, both use it
+        await first.send_text(openid, "丙")
+        await second.send_text(openid, "丁")
+        assert fake.token_requests == 2
+        assert sorted(fake.sent_to(openid)) == sorted(["甲", "乙", "丙", "丁"])
+    finally:
+        await client.delete(key)
+        await client.close()

@@ -3,18 +3,25 @@
 wechatpy's own client is blocking; this one shares the gateway's aiohttp session. The token is
 cached until 5 minutes before it expires, fetched by one caller at a time, and fetched again when
 WeChat says it is invalid or expired (another server may have taken a new one).
+
+Every fetch invalidates the previous token after 5 minutes, so several gateways must share one:
+with Redis the token lives there (`SharedToken`) and only the holder of a short Redis lock fetches.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from bot.conversation.channel import DeliveryFailed
 from bot.wechat.config import WechatConfig
@@ -57,14 +64,62 @@ class _Token:
     refresh_at: float  # monotonic time after which a new token is fetched
 
 
+class SharedToken:
+    """The access token in Redis, shared by every gateway of one AppID."""
+
+    LOCK_SECONDS = 15
+
+    def __init__(self, redis: aioredis.Redis, key: str) -> None:
+        self.redis = redis
+        self.key = key
+
+    async def get(self) -> str | None:
+        value = await self.redis.get(self.key)
+        return value.decode() if isinstance(value, bytes) else value
+
+    async def put(self, value: str, ttl_seconds: float) -> None:
+        await self.redis.set(self.key, value, ex=max(1, int(ttl_seconds)))
+
+    async def forget(self, value: str) -> None:
+        if await self.get() == value:
+            await self.redis.delete(self.key)
+
+    async def fetch_once(self, fetch: Callable[[], Awaitable[_Token]]) -> str:
+        """The token, fetched by whichever gateway holds the lock; the others wait for it."""
+        for _ in range(self.LOCK_SECONDS * 10):
+            value = await self.get()
+            if value:
+                return value
+            if await self.redis.set(self.key + ":lock", "1", nx=True, ex=self.LOCK_SECONDS):
+                try:
+                    token = await fetch()
+                    await self.put(token.value, token.refresh_at - time.monotonic())
+                    return token.value
+                finally:
+                    await self.redis.delete(self.key + ":lock")
+            await asyncio.sleep(0.1)
+        raise DeliveryFailed("获取微信 access_token 超时，消息未送达，请稍后重试。")
+
+
 class WechatApi:
-    def __init__(self, http: aiohttp.ClientSession, config: WechatConfig) -> None:
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        config: WechatConfig,
+        shared: SharedToken | None = None,
+    ) -> None:
         self._http = http
         self._config = config
         self._token: _Token | None = None
         self._lock = asyncio.Lock()
+        self._shared = shared
 
     async def access_token(self) -> str:
+        if self._shared is not None:
+            try:
+                return await self._shared.fetch_once(self._fetch_token)
+            except RedisError:
+                logger.warning("Redis unavailable: this gateway keeps its own WeChat token")
         token = self._token
         if token is not None and time.monotonic() < token.refresh_at:
             return token.value
@@ -74,10 +129,13 @@ class WechatApi:
                 self._token = token = await self._fetch_token()
             return token.value
 
-    def _forget(self, value: str) -> None:
+    async def _forget(self, value: str) -> None:
         """Drop a token WeChat refused, unless a newer one has already replaced it."""
         if self._token is not None and self._token.value == value:
             self._token = None
+        if self._shared is not None:
+            with contextlib.suppress(RedisError):
+                await self._shared.forget(value)
 
     async def _fetch_token(self) -> _Token:
         if not self._config.can_send:
@@ -114,7 +172,7 @@ class WechatApi:
                 return body
             if errcode in TOKEN_ERRORS and attempt == 1:
                 logger.info("WeChat refused the access token (%s); fetching a new one", errcode)
-                self._forget(token)
+                await self._forget(token)
                 continue
             logger.warning("WeChat %s failed: %s", path, body)
             text = SEND_ERRORS.get(

@@ -25,7 +25,7 @@ from bot.conversation.pipeline import Pipeline
 from bot.db import conversations, handoffs
 from bot.keys import HTTP_CLIENT, PIPELINE
 from bot.webchat.protocol import MAX_MESSAGE_CHARS
-from bot.wechat.api import WechatApi
+from bot.wechat.api import SharedToken, WechatApi
 from bot.wechat.channel import CHANNEL_NAME, WechatChannel, conversation_id_for
 from bot.wechat.config import WechatConfig
 from bot.wechat.crypto import RequestRefused, open_request, seal_reply, verify_server
@@ -260,17 +260,19 @@ async def ask(
 async def _wechat_context(app: web.Application) -> AsyncIterator[None]:
     config = app[WECHAT_CONFIG]
     pipeline = app[PIPELINE]
-    channel = WechatChannel(WechatApi(app[HTTP_CLIENT], config))
-    pipeline.register_channel(channel)
     redis = None
+    shared_token = None
     messages_seen: Deduper = MemoryDeduper(DEDUPE_SECONDS)
     location_events: Deduper = MemoryDeduper(LOCATION_EVENT_INTERVAL_SECONDS)
     if config.redis_url:
         redis = aioredis.from_url(config.redis_url, socket_timeout=1, socket_connect_timeout=1)
+        shared_token = SharedToken(redis, f"ipbot:wechat-token:{config.app_id}")
         messages_seen = RedisDeduper(redis, f"msg:{config.app_id}", DEDUPE_SECONDS)
         location_events = RedisDeduper(
             redis, f"location:{config.app_id}", LOCATION_EVENT_INTERVAL_SECONDS
         )
+    channel = WechatChannel(WechatApi(app[HTTP_CLIENT], config, shared_token))
+    pipeline.register_channel(channel)
     app[WECHAT] = WechatEndpoint(config, pipeline, channel, messages_seen, location_events, redis)
     yield
     await channel.close()
