@@ -1,6 +1,8 @@
 """The project's command line: `python -m bot COMMAND`.
 
 run         set up the database, train if needed, start every service, print the chat URL
+run-cluster start the scale-out topology on this machine: PostgreSQL + Redis, 2 Rasa replicas,
+            the action server with several workers, 2 gateways (see bot/cluster.py)
 serve       start the gateway only (the web chat)
 train       train the Rasa model unless one for the current data exists
 db upgrade  apply the database migrations
@@ -150,6 +152,51 @@ def cmd_run(settings: Settings) -> int:
     return asyncio.run(supervise(services(settings, model), announce))
 
 
+def cmd_run_cluster(settings: Settings) -> int:
+    from dataclasses import replace
+
+    from bot.cluster import (
+        ClusterConfig,
+        ClusterError,
+        budget_report,
+        check_redis,
+        ensure_database,
+        services_cluster,
+    )
+    from bot.db.engine import session_factory
+    from bot.model import ensure_trained
+    from bot.supervisor import supervise
+
+    try:
+        config = ClusterConfig.from_env()
+        if ensure_database(config.database_url):
+            print(f"Created the database {config.database_url}")
+        check_redis(config.redis_url)
+        print("PostgreSQL connections (pool size + overflow per process):")
+        print(budget_report(config))
+    except ClusterError as exc:
+        print(f"Cannot start the cluster: {exc}", file=sys.stderr)
+        return 1
+    settings = replace(settings, database_url=config.database_url)
+    prepare_database(settings)
+    session_factory(settings.database_url).kw["bind"].dispose()  # the supervisor keeps none
+    model = ensure_trained()
+    topology = services_cluster(settings, model, config)
+    gateways = [
+        s.health_url.removesuffix("healthz") for s in topology if s.name.startswith("gateway")
+    ]
+
+    def announce() -> None:
+        print(
+            f"\nAll {len(topology)} services are up. Open the chat: {', '.join(gateways)}\n"
+            "(put a load balancer with sticky sessions in front of them, see README "
+            '"Scale-out").\nPress Ctrl-C to stop.\n',
+            flush=True,
+        )
+
+    return asyncio.run(supervise(topology, announce))
+
+
 def cmd_serve(settings: Settings) -> int:
     from aiohttp import web
 
@@ -176,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="start everything")
+    commands.add_parser("run-cluster", help="start the scale-out topology (PostgreSQL, Redis)")
     commands.add_parser("serve", help="start the gateway only")
     commands.add_parser("train", help="train the model if the data changed")
     db = commands.add_parser("db", help="database administration")
@@ -204,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     if args.command == "run":
         return cmd_run(settings)
+    if args.command == "run-cluster":
+        return cmd_run_cluster(settings)
     if args.command == "serve":
         return cmd_serve(settings)
     if args.command == "train":

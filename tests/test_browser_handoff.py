@@ -320,14 +320,15 @@ def test_two_staff_accept_at_once_exactly_one_wins_then_a_restart_and_a_transfer
     )
     expect(queue_item(losing, "waiting", conversation)).to_have_count(0)
     expect(losing.locator("#conv-meta")).to_contain_text(f"客服：{winner.display_name}")
-    expect(losing.locator("#reply")).to_be_disabled()
     expect(losing.locator("#accept")).to_be_disabled()
-    if loser.id == staff[0].id:  # the admin sees who serves whom, and what about
+    if loser.id == staff[0].id:  # the admin sees who serves whom and may step in
         others = queue_item(losing, "others", conversation)
         expect(others).to_contain_text(f"客服：{winner.display_name}")
         expect(others).to_contain_text("专利预审快速通道")
+        expect(losing.locator("#composer-hint")).to_contain_text("以管理员身份介入")
     else:
         expect(losing.locator("#queue-others")).to_have_count(0)
+        expect(losing.locator("#reply")).to_be_disabled()
     assert handoff(stack, requested.id).status == "active"
 
     # The gateway restarts: the console reconnects and opens the same conversation again (its

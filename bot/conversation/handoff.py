@@ -287,13 +287,21 @@ class HandoffDesk:
         await self.store.run(save)
 
     async def user_typing(self, conversation_id: str, on: bool) -> None:
-        handoff = await self.store.run(lambda s: handoffs.open_handoff(s, conversation_id))
+        try:
+            handoff = await self.store.run(lambda s: handoffs.open_handoff(s, conversation_id))
+        except Exception:  # a typing indicator is not worth an error
+            logger.warning("could not read the handoff of %s", conversation_id, exc_info=True)
+            return
         if handoff is not None and handoff.status == ACTIVE and handoff.agent_id is not None:
             await self.staff.user_typing(conversation_id, handoff.agent_id, on)
 
     async def resume_bot_if_needed(self, conversation_id: str) -> None:
         """Lift Rasa's pause after a handoff ended (retried here if Rasa was down back then)."""
-        pending = await self.store.run(lambda s: handoffs.unresumed(s, conversation_id))
+        try:
+            pending = await self.store.run(lambda s: handoffs.unresumed(s, conversation_id))
+        except Exception:  # database down: ask the bot anyway (a paused Rasa answers nothing)
+            logger.warning("could not read the handoffs of %s", conversation_id, exc_info=True)
+            return
         if not pending:
             return
         await self.rasa.resume(conversation_id)  # RasaUnavailable: the caller treats Rasa as down
@@ -304,7 +312,10 @@ class HandoffDesk:
                 session.get(Handoff, handoff_id).rasa_resumed = True
             session.commit()
 
-        await self.store.run(mark)
+        try:
+            await self.store.run(mark)
+        except Exception:  # resumed again next time: harmless
+            logger.warning("could not mark %s resumed", conversation_id, exc_info=True)
 
     # ---- staff side ---------------------------------------------------------------------------
 

@@ -153,9 +153,13 @@ class Pipeline:
                 logger.warning("could not deliver to %s: %s", conversation_id, exc.text)
 
         try:
-            if await self.desk.route_to_staff(conversation_id, message, for_rasa, reply):
-                return
-            await self._ask_bot(conversation_id, message_id, for_rasa, metadata, reply)
+            try:
+                to_staff = await self.desk.route_to_staff(conversation_id, message, for_rasa, reply)
+            except Exception:  # the database is down: the bot still answers (or apologises)
+                logger.exception("could not read the handoff state of %s", conversation_id)
+                to_staff = False
+            if not to_staff:
+                await self._ask_bot(conversation_id, message_id, for_rasa, metadata, reply)
         finally:
             if not done.done():
                 done.set_result(sent)

@@ -48,6 +48,7 @@ class StaffHub:
         self.bus = bus
         self.grace_seconds = grace_seconds
         self._release_task: asyncio.Task | None = None
+        self._closing = False  # shutting down: sockets closing is not agents leaving
         bus.subscribe(STAFF_TOPIC, self.apply)
         self._sockets: dict[web.WebSocketResponse, StaffIdentity] = {}
         self._watching: dict[web.WebSocketResponse, str] = {}
@@ -72,10 +73,14 @@ class StaffHub:
     def release_waiting_later(self) -> None:
         """When nobody is online for a while (not just reconnecting after a restart), waiting
         citizens are offered a ticket rather than left waiting."""
+        if self._closing:
+            return
         if self._release_task is None or self._release_task.done():
             self._release_task = asyncio.create_task(self._release_after_grace())
 
-    def cancel_release(self) -> None:
+    def shut_down(self) -> None:
+        """No release timer from now on (the server stops; aiohttp waits for pending tasks)."""
+        self._closing = True
         if self._release_task is not None:
             self._release_task.cancel()
 
@@ -476,7 +481,7 @@ async def _attach(app: web.Application) -> None:
 
 
 async def _close_sockets(app: web.Application) -> None:
-    app[HUB].cancel_release()
+    app[HUB].shut_down()
     for ws in app[HUB].sockets():
         await ws.close(code=1001, message=b"server shutdown")
 

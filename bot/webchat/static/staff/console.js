@@ -348,13 +348,24 @@
     ui.reply.disabled = !answering;
     ui.send.disabled = !answering;
     ui.canned.disabled = !answering || !canned.length;
-    ui.hint.textContent = answering ? "" : !current ? "" : h && h.status === "waiting" ? "点击“接入”后即可回复" : h && h.status === "active" ? "该会话由其他客服服务" : "会话未在人工服务中";
+    ui.hint.textContent = composerHint(h, answering);
     ui.noteText.disabled = !current;
     ui.addNote.disabled = !current;
     document.querySelectorAll(".qitem").forEach(function (item) {
       item.classList.toggle("is-current", !!current && item.dataset.conversationId === current.id);
     });
     tickTimers();
+  }
+
+  // Why the reply box is (not) usable.
+  function composerHint(h, answering) {
+    if (!current) return "";
+    if (answering) {
+      return h.agent && h.agent.id !== me.id ? "您以管理员身份介入，该会话由 " + h.agent.display_name + " 服务" : "";
+    }
+    if (h && h.status === "waiting") return "点击“接入”后即可回复";
+    if (h && h.status === "active") return "该会话由其他客服服务";
+    return "会话未在人工服务中";
   }
 
   function openConversation(conversationId) {
@@ -488,6 +499,9 @@
     const reopening = current && !current.loaded && current.silent && frame.conversation_id === current.id;
     // A conversation re-opened after a reconnect that is no longer ours just closes, quietly.
     if (!reopening) toast(frame.text || ERRORS[frame.code] || "操作失败", "error");
+    if (frame.code === "taken" || frame.code === "not_found") { // an accept lost: forget it
+      acceptedByMe.forEach(function (id) { if (!mineIds || !mineIds.has(id)) acceptedByMe.delete(id); });
+    }
     if (frame.client_id && pending.has(frame.client_id)) {
       pending.get(frame.client_id).dataset.state = "failed";
       pending.delete(frame.client_id);
