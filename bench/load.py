@@ -45,6 +45,7 @@ import aiohttp
 import procstat
 from sqlalchemy import text
 
+from bot import cluster
 from bot.cluster import ClusterConfig, LocalCluster, ensure_database, services_cluster
 from bot.db.engine import make_engine, session_factory
 from bot.db.migrate import upgrade
@@ -295,11 +296,14 @@ async def run_load(
     citizens: int,
     think: tuple[float, float],
     database_url: str,
+    rounds: int = 1,
 ) -> RunResult:
-    """`citizens` scripted conversations at once, against the gateways or the first Rasa."""
+    """`citizens` scripted conversations at once (each script `rounds` times), against the
+    gateways or straight to the Rasa replicas."""
     run = RunResult(label, citizens, think)
     ready = asyncio.Event()
-    scripts = [SCRIPTS[i % len(SCRIPTS)] for i in range(citizens)]
+    scripts = [SCRIPTS[i % len(SCRIPTS)] * rounds for i in range(citizens)]
+    rasa_urls = topology.config.rasa_urls("127.0.0.1")
     connector = aiohttp.TCPConnector(limit=0)
     sessions = [
         aiohttp.ClientSession(
@@ -319,7 +323,9 @@ async def run_load(
             await asyncio.sleep(min(10.0, 0.05 * citizens))  # let the sockets open first
         else:
             tasks = [
-                asyncio.create_task(rasa_citizen(s, topology.rasa, scripts[i], run, ready))
+                asyncio.create_task(
+                    rasa_citizen(s, rasa_urls[i % len(rasa_urls)], scripts[i], run, ready)
+                )
                 for i, s in enumerate(sessions)
             ]
         groups = topology.groups()
@@ -372,13 +378,26 @@ def stored_and_answered(database_url: str, run: RunResult) -> int:
 
 @dataclass(frozen=True)
 class Knobs:
-    tf_intra: int = 1
-    tf_inter: int = 1
-    rasa_workers: int = 1
+    tf_intra: int = cluster.DEFAULT_TF_INTRA_THREADS
+    tf_inter: int = cluster.DEFAULT_TF_INTER_THREADS
+    rasa_workers: int = cluster.DEFAULT_RASA_WORKERS
+    replicas: int = 1
 
     def __str__(self) -> str:
         tf = "TF threads unset" if self.tf_intra == 0 else f"TF {self.tf_intra}/{self.tf_inter}"
-        return f"{tf}, SANIC_WORKERS={self.rasa_workers}"
+        replicas = f"{self.replicas} replicas × " if self.replicas > 1 else ""
+        return f"{replicas}{tf}, SANIC_WORKERS={self.rasa_workers}"
+
+
+# TF intra/inter-op threads (0: TensorFlow decides) and Sanic workers per replica; the last row
+# puts the same two processes as SANIC_WORKERS=2 into two replicas instead.
+KNOB_SETTINGS = (
+    Knobs(1, 1, 1),
+    Knobs(2, 2, 1),
+    Knobs(0, 0, 1),
+    Knobs(1, 1, 2),
+    Knobs(1, 1, 1, replicas=2),
+)
 
 
 class Bench:
@@ -438,12 +457,12 @@ class Bench:
             topology = [profiled(s, self.work_dir) for s in topology]
         if gateways == 0:
             topology = [s for s in topology if not s.name.startswith("gateway")]
-        cluster = LocalCluster(topology, self.work_dir / "logs" / name.replace(" ", "_"))
+        processes = LocalCluster(topology, self.work_dir / "logs" / name.replace(" ", "_"))
         print(f"\n== {name}: starting {', '.join(s.name for s in topology)} ...", flush=True)
         started = time.monotonic()
-        running = Topology(name, cluster, config)
+        running = Topology(name, processes, config)
         self.running.append(running)
-        cluster.start()
+        processes.start()
         print(f"   up in {time.monotonic() - started:.0f} s", flush=True)
         return running
 
@@ -474,8 +493,9 @@ class Bench:
         target: str,
         citizens: int,
         think: tuple[float, float],
+        rounds: int = 1,
     ) -> RunResult:
-        run = await run_load(topology, label, target, citizens, think, self.database_url)
+        run = await run_load(topology, label, target, citizens, think, self.database_url, rounds)
         summary = {"config": topology.name, "target": target, **run.summary()}
         self.results.append(summary)
         print(
@@ -549,7 +569,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 print_profile(bench.work_dir / f"{name}.prof")
             return 0
 
-        for replicas in (1,) if args.quick else (1, 2):
+        for replicas in () if args.only == "knobs" else (1,) if args.quick else (1, 2):
             name = f"{replicas} Rasa replica{'s' if replicas > 1 else ''}, 2 gateways"
             topology = bench.start(name, replicas, 2, Knobs())
             await bench.warm_up(topology)
@@ -569,6 +589,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 "gateway",
                 sat_citizens,
                 saturation,
+                args.rounds,
             )
             ratio[replicas] = sat.throughput
             if replicas == 1:
@@ -578,15 +599,16 @@ async def main_async(args: argparse.Namespace) -> int:
                     "rasa",
                     sat_citizens,
                     saturation,
+                    args.rounds,
                 )
             bench.stop(topology)
 
-        if not (args.quick or args.skip_knobs):
-            for knobs in (Knobs(1, 1, 1), Knobs(2, 2, 1), Knobs(0, 0, 1), Knobs(1, 1, 2)):
-                topology = bench.start(f"knobs: {knobs}", 1, 0, knobs)
+        if not (args.quick or args.skip_knobs or args.only == "main"):
+            for knobs in KNOB_SETTINGS:
+                topology = bench.start(f"knobs: {knobs}", knobs.replicas, 0, knobs)
                 await bench.warm_up(topology)
                 single = await bench.measure(
-                    topology, "1 citizen, no pauses → Rasa REST", "rasa", 1, saturation
+                    topology, "1 citizen, no pauses → Rasa REST", "rasa", 1, saturation, 4
                 )
                 sat = await bench.measure(
                     topology,
@@ -594,6 +616,7 @@ async def main_async(args: argparse.Namespace) -> int:
                     "rasa",
                     sat_citizens,
                     saturation,
+                    args.rounds,
                 )
                 knob_rows.append((knobs, single, sat))
                 bench.stop(topology)
@@ -704,10 +727,14 @@ def main() -> int:
         help="comma-separated, default 50,200",
     )
     parser.add_argument("--saturation-citizens", type=int, default=50)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="saturation runs: each script this many times"
+    )
     parser.add_argument("--think-min", type=float, default=2.0, help="seconds between turns")
     parser.add_argument("--think-max", type=float, default=5.0)
     parser.add_argument("--quick", action="store_true", help="20 citizens, one replica")
     parser.add_argument("--skip-knobs", action="store_true")
+    parser.add_argument("--only", choices=["main", "knobs"], help="only one part of the bench")
     parser.add_argument("--profile", action="store_true", help="cProfile Rasa and a gateway")
     parser.add_argument("--database", default=BENCH_DATABASE, help="PostgreSQL database to use")
     args = parser.parse_args()

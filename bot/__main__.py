@@ -22,8 +22,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
+from bot.security import startup_check
 from bot.settings import Settings
 
 
@@ -140,6 +142,8 @@ def cmd_run(settings: Settings) -> int:
     from bot.stack import services
     from bot.supervisor import supervise
 
+    if startup_check(settings, os.environ):
+        return 2  # refused: every problem is printed (bot/security.py)
     prepare_database(settings)
     model = ensure_trained()
 
@@ -201,9 +205,10 @@ def cmd_serve(settings: Settings) -> int:
     from aiohttp import web
 
     from bot.app import create_app
-
     from bot.masking import install_log_masking
 
+    if startup_check(settings, os.environ):
+        return 2  # refused: every problem is printed (bot/security.py)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     install_log_masking()  # no phone or ID-card number reaches the gateway's logs
     web.run_app(

@@ -52,7 +52,12 @@ def create_app(settings: Settings) -> web.Application:
     setup_session(
         app,
         EncryptedCookieStorage(
-            cookie_key, cookie_name="ipbot_session", httponly=True, samesite="Lax", max_age=None
+            cookie_key,
+            cookie_name="ipbot_session",
+            httponly=True,
+            samesite="Lax",
+            max_age=None,
+            secure=settings.environment == "production",  # behind HTTPS in production
         ),
     )
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True)

@@ -85,7 +85,10 @@ class Settings:
     # Redis (e.g. redis://127.0.0.1:6379/0) for several gateways: pub/sub fan-out, staff presence,
     # WeChat retry de-duplication. Empty: one gateway, everything in-process.
     redis_url: str = ""
-    redis_namespace: str = "ipbot"  # prefix of every Redis key and pub/sub channel
+    redis_namespace: str = "ipbot"
+    # "development" (default) or "production": production refuses weak or generated secrets
+    # (bot/security.py) and marks the session cookie Secure (HTTPS only).
+    environment: str = "development"  # prefix of every Redis key and pub/sub channel
     # Seconds with no staff online before waiting citizens are offered a ticket instead.
     handoff_release_seconds: float = 120.0
 
@@ -126,6 +129,7 @@ class Settings:
             handoff_release_seconds=_env_float("HANDOFF_RELEASE_SECONDS", 120.0),
             redis_url=os.environ.get("REDIS_URL", ""),
             redis_namespace=os.environ.get("REDIS_NAMESPACE") or "ipbot",
+            environment=(os.environ.get("BOT_ENV") or "development").strip().lower(),
         )
 
     def as_env(self) -> dict[str, str]:
@@ -151,4 +155,5 @@ class Settings:
             "HANDOFF_RELEASE_SECONDS": str(self.handoff_release_seconds),
             "REDIS_URL": self.redis_url,
             "REDIS_NAMESPACE": self.redis_namespace,
+            "BOT_ENV": self.environment,
         }

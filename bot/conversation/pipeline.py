@@ -45,6 +45,7 @@ class Pipeline:
         self._channel_of: dict[str, str] = {}
         self._queues: dict[str, asyncio.Queue[Callable[[], Awaitable[None]]]] = {}
         self._workers: set[asyncio.Task] = set()
+        self._answering: set[int] = set()  # user messages queued or being answered here
         self.desk = HandoffDesk(store, rasa, hours, self.deliver)
 
     def register_channel(self, channel: Channel) -> None:
@@ -92,9 +93,13 @@ class Pipeline:
             logger.exception("could not store a message of %s", conversation_id)
             raise StoreFailed(str(exc)) from exc
         done: asyncio.Future = asyncio.get_running_loop().create_future()
-        if stored.duplicate:
+        # A resent copy is answered only if the first never was (the gateway that stored it
+        # died before answering) and nobody here is answering it.
+        unanswered = stored.status == conversations.RECEIVED and stored.id not in self._answering
+        if stored.duplicate and not unanswered:
             done.set_result([])
         else:
+            self._answering.add(stored.id)
             message = message_frame(
                 "user", stored.id, stored.created_at, text,
                 {"payload": payload} if payload else None, client_id=client_id,
@@ -142,6 +147,7 @@ class Pipeline:
     ) -> None:
         sent: list[dict[str, Any]] = []
         message_id = message["id"]
+        done.add_done_callback(lambda _: self._answering.discard(message_id))
 
         async def reply(frame: dict[str, Any]) -> None:
             frame = {**frame, "reply_to": message_id}
@@ -176,8 +182,9 @@ class Pipeline:
         await reply({"type": "typing", "on": True})
         try:
             replies = await self._replies_from_rasa(conversation_id, for_rasa, metadata)
-            if replies is None and for_rasa == REQUEST_HUMAN:
-                # Rasa is down but the user asked for a person: the gateway starts the handoff.
+            if not replies and for_rasa == REQUEST_HUMAN:
+                # Rasa is down, or its handoff action failed (the action server is down), but
+                # the user asked for a person: the gateway starts the handoff itself.
                 await self._store_replies(conversation_id, message_id, [], answered=True)
                 await self.desk.request(conversation_id, "busy", [], reply)
                 return

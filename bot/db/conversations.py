@@ -72,6 +72,7 @@ class Stored:
     id: int
     created_at: datetime
     duplicate: bool
+    status: str = RECEIVED  # of the copy stored first, for a duplicate
 
 
 def _touch_conversation(
@@ -98,7 +99,7 @@ def store_user_message(
     """Store a user message once per (conversation, client id) and commit."""
     existing = _find_by_client_id(session, conversation_id, client_message_id)
     if existing is not None:
-        return Stored(existing.id, existing.created_at, duplicate=True)
+        return Stored(existing.id, existing.created_at, duplicate=True, status=existing.status)
     now = utcnow()
     _touch_conversation(session, conversation_id, now, channel)
     message = Message(

@@ -135,7 +135,10 @@ def _origin_allowed(request: web.Request) -> bool:
     origin = request.headers.get("Origin")
     if origin is None:  # not sent (same-origin GET-less clients, tools): SameSite covers it
         return True
-    parts = urlsplit(origin)
+    try:
+        parts = urlsplit(origin)
+    except ValueError:  # e.g. "http://[": not an origin a browser sends
+        return False
     allowed = {f"{request.scheme}://{request.host}", *request.config_dict[SETTINGS].allowed_origins}
     return f"{parts.scheme}://{parts.netloc}" in allowed
 

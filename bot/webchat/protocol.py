@@ -14,9 +14,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 MAX_MESSAGE_CHARS = 500
+MAX_NESTING = 32
 HUMAN_BUTTON = {"title": "转人工", "payload": "/request_human"}
 # Client message ids: what crypto.randomUUID() and similar generators produce.
 CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# NUL and lone UTF-16 surrogates (a JSON "\\ud800" escape): neither database can store them.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 WELCOME_TEXT = (
     "您好，我是宁波知识产权公共服务助手。可以问我商标受理窗口、商标品牌指导站、"
@@ -79,9 +82,11 @@ ClientFrame = UserMessage | Typing | TicketRequest | RatingRequest
 
 def parse_client_frame(raw: str) -> ClientFrame | None:
     """Parse one frame; None for frames to ignore silently (an empty message)."""
+    if nested_too_deep(raw):  # refused the same way whatever the interpreter's stack depth
+        raise ProtocolError("bad_json", "消息格式不正确。")
     try:
         frame = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ProtocolError("bad_json", "消息格式不正确。") from exc
     if not isinstance(frame, dict):
         raise ProtocolError("bad_frame", "不支持的消息类型。")
@@ -99,7 +104,8 @@ def parse_client_frame(raw: str) -> ClientFrame | None:
     payload = frame.get("payload")
     if not isinstance(text, str) or (payload is not None and not isinstance(payload, str)):
         raise ProtocolError("bad_frame", "消息格式不正确。", client_id)
-    text = text.strip()
+    text = storable(text).strip()
+    payload = storable(payload) if payload is not None else None
     payload = payload or None
     if not text and not payload:
         return None
@@ -114,6 +120,31 @@ def parse_client_frame(raw: str) -> ClientFrame | None:
     return UserMessage(client_id=client_id, text=text or payload or "", payload=payload)
 
 
+def nested_too_deep(raw: str, limit: int = MAX_NESTING) -> bool:
+    """More than `limit` open brackets at once (outside strings). A client frame is one flat
+    object; deep nesting only serves to exhaust json's recursion."""
+    if raw.count("[") + raw.count("{") <= limit:
+        return False
+    depth, in_string, escaped = 0, False, False
+    for char in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
 def _client_id(frame: dict[str, Any]) -> str:
     client_id = frame.get("id")
     if not isinstance(client_id, str) or not CLIENT_ID_PATTERN.match(client_id):
@@ -126,7 +157,7 @@ def _ticket(frame: dict[str, Any]) -> TicketRequest:
     phone, text = frame.get("phone"), frame.get("text")
     if not isinstance(phone, str) or not isinstance(text, str) or len(phone) > 40:
         raise ProtocolError("bad_frame", "留言格式不正确。", client_id)
-    return TicketRequest(client_id, phone, text)
+    return TicketRequest(client_id, storable(phone), storable(text))
 
 
 def _rating(frame: dict[str, Any]) -> RatingRequest:
@@ -138,10 +169,17 @@ def _rating(frame: dict[str, Any]) -> RatingRequest:
         and isinstance(score, int)
         and not isinstance(score, bool)
         and isinstance(comment, str)
+        and 0 < handoff_id < 2**31  # the handoffs.id column (int4)
     )
     if not valid:
         raise ProtocolError("bad_rating", "评价格式不正确。")
-    return RatingRequest(handoff_id, score, comment)
+    return RatingRequest(handoff_id, score, storable(comment))
+
+
+def storable(value: str) -> str:
+    """Text both databases store: no NUL (PostgreSQL refuses it) and no lone surrogates (a JSON
+    "\\ud800" escape; not UTF-8), each replaced by U+FFFD."""
+    return UNSTORABLE.sub("\ufffd", value)
 
 
 def iso_time(moment: datetime) -> str:

@@ -62,7 +62,10 @@ def origin_allowed(request: web.Request) -> bool:
         return True
     own = f"{request.scheme}://{request.host}"
     allowed = {own, *request.app[SETTINGS].allowed_origins}
-    parts = urlsplit(origin)
+    try:
+        parts = urlsplit(origin)
+    except ValueError:  # e.g. "http://[": not an origin a browser sends
+        return False
     return f"{parts.scheme}://{parts.netloc}" in allowed
 
 

@@ -81,7 +81,11 @@ def open_request(config: WechatConfig, query: Mapping[str, str], body: bytes) ->
         text = _decrypt(config, query, text)
     try:
         message = parse_message(text)
-    except (ExpatError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        for name in getattr(type(message), "_fields", ()):  # wechatpy converts lazily: now
+            getattr(message, name)
+    except (ExpatError, KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+        raise RequestRefused(400, f"malformed message XML: {exc!r}") from exc
+    except OSError as exc:  # datetime.fromtimestamp() of a CreateTime out of range
         raise RequestRefused(400, f"malformed message XML: {exc!r}") from exc
     if message is None:
         raise RequestRefused(400, "empty body")
