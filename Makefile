@@ -17,11 +17,12 @@ export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: help setup run train test lint validate pytest eval clean lock
+.PHONY: help setup run run-cluster train test lint validate pytest eval clean lock
 
 help:
 	@echo "make run    - set up, train if needed, start every service and print the chat URL"
 	@echo "make test   - lint, validate the training data and run the whole test suite"
+	@echo "make run-cluster - the scale-out topology on this machine (PostgreSQL, Redis, 2 Rasa, 2 gateways)"
 	@echo "make setup  - create .venv on Python 3.10 with the pinned dependencies"
 	@echo "make train  - train the Rasa model unless one for the current data exists"
 	@echo "make eval   - NLU benchmark: holdout, 5-fold CV and a baseline pipeline (~30 min)"
@@ -61,6 +62,10 @@ train: setup
 
 run: setup
 	$(PY) -m bot run
+
+# Needs the local PostgreSQL and Redis (README "Scale-out").
+run-cluster: setup
+	$(PY) -m bot run-cluster
 
 lint: setup
 	$(VENV)/bin/ruff check $(PYTHON_SOURCES)

@@ -359,6 +359,14 @@ async def run_load(
     return run
 
 
+def rasa_cpu_per_message(run: RunResult) -> float:
+    """CPU seconds the Rasa replicas spent per answered message: unlike throughput, hardly
+    disturbed by other processes on the machine."""
+    answered = sum(s.answered for s in run.samples)
+    rasa = sum(v for k, v in run.cpu.items() if k.startswith("rasa"))
+    return rasa / answered if answered else float("nan")
+
+
 def stored_and_answered(database_url: str, run: RunResult) -> int:
     """How many of the run's messages the database holds with status `answered`."""
     ids = [s.client_id for s in run.samples]
@@ -549,7 +557,7 @@ async def main_async(args: argparse.Namespace) -> int:
     citizens = [20] if args.quick else args.citizens
     sat_citizens = 20 if args.quick else args.saturation_citizens
     ratio: dict[int, float] = {}
-    overhead: float | None = None
+    overhead: dict[str, float] = {}  # gateway p50 / Rasa p50 - 1, by load
     knob_rows: list[tuple[Knobs, RunResult, RunResult]] = []
     try:
         if args.profile:
@@ -573,6 +581,16 @@ async def main_async(args: argparse.Namespace) -> int:
             name = f"{replicas} Rasa replica{'s' if replicas > 1 else ''}, 2 gateways"
             topology = bench.start(name, replicas, 2, Knobs())
             await bench.warm_up(topology)
+            if replicas == 1:
+                # Pure latency, nothing queued: one citizen after the other, no pauses.
+                alone = [
+                    await bench.measure(topology, label, target, 1, saturation, 4)
+                    for label, target in (
+                        ("1 citizen, no pauses → Rasa REST (baseline)", "rasa"),
+                        ("1 citizen, no pauses → gateway /ws", "gateway"),
+                    )
+                ]
+                overhead["1 citizen"] = alone[1].percentile(50) / alone[0].percentile(50) - 1
             for n in citizens:
                 if replicas == 1:
                     direct = await bench.measure(
@@ -581,8 +599,8 @@ async def main_async(args: argparse.Namespace) -> int:
                 via = await bench.measure(
                     topology, f"{n} citizens → gateway /ws", "gateway", n, think
                 )
-                if replicas == 1 and n == citizens[0]:
-                    overhead = via.percentile(50) / direct.percentile(50) - 1
+                if replicas == 1:
+                    overhead[f"{n} citizens"] = via.percentile(50) / direct.percentile(50) - 1
             sat = await bench.measure(
                 topology,
                 f"{sat_citizens} citizens, no pauses → gateway",
@@ -632,7 +650,7 @@ async def main_async(args: argparse.Namespace) -> int:
 def report(
     bench: Bench,
     args: argparse.Namespace,
-    overhead: float | None,
+    overhead: dict[str, float],
     ratio: dict[int, float],
     knob_rows: list[tuple[Knobs, RunResult, RunResult]],
 ) -> None:
@@ -649,10 +667,22 @@ def report(
             f"{r['p95_ms']:>6.0f}ms{r['p99_ms']:>6.0f}ms {r['throughput_per_s']:>6.1f} "
             f"{errors:<18} {r['lost']:>4}"
         )
-    print("\n=== CPU seconds per process during each run (2 cores: 2 s per wall second)")
+    print("\n=== CPU per answered message (ms), by process group; and what else ran (s of CPU)")
+    groups = ("rasa", "gateway", "actions", "postgresql", "redis", "bench client")
+    print(f"{'configuration':<22} {'run':<44}" + "".join(f"{g:>13}" for g in groups)
+          + f"{'others (s)':>11}{'idle (s)':>9}")  # fmt: skip
     for r in bench.results:
-        cpu = ", ".join(f"{k} {v}" for k, v in r["cpu_seconds"].items() if v >= 0.05)
-        print(f"{r['config'][:20]:<20} {r['label'][:40]:<40} {r['duration_s']:>5.0f} s: {cpu}")
+        answered = r["answered"] or 1
+        per = {
+            g: sum(v for k, v in r["cpu_seconds"].items() if k.startswith(g)) / answered * 1000
+            for g in groups
+        }
+        print(
+            f"{r['config'][:22]:<22} {r['label'][:44]:<44}"
+            + "".join(f"{per[g]:>13.1f}" for g in groups)
+            + f"{r['cpu_seconds'].get('everything else', 0):>11.1f}"
+            + f"{r['cpu_seconds'].get('idle', 0):>9.1f}"
+        )
     print("\n=== Peak RSS (MiB; a process with workers: the sum over them)")
     for config, usage in bench.memory.items():
         print(f"{config:<44} " + ", ".join(f"{k} {v:.0f}" for k, v in usage.items()))
@@ -661,19 +691,23 @@ def report(
 
     if knob_rows:
         print("\n=== Rasa knobs (one replica, straight to its REST channel)")
-        print(f"{'knobs':<40} {'1 citizen p50':>14} {'saturation p50':>15} {'msg/s':>7}")
+        print(
+            f"{'knobs':<44} {'1 citizen p50':>14} {'saturation p50':>15} {'msg/s':>7}"
+            f" {'Rasa CPU/msg':>13}"
+        )
         for knobs, single, sat in knob_rows:
             print(
-                f"{knobs!s:<40} {single.percentile(50) * 1000:>12.0f}ms "
+                f"{knobs!s:<44} {single.percentile(50) * 1000:>12.0f}ms "
                 f"{sat.percentile(50) * 1000:>13.0f}ms {sat.throughput:>7.1f}"
+                f" {rasa_cpu_per_message(sat) * 1000:>11.0f}ms"
             )
         best = max(knob_rows, key=lambda row: row[2].throughput)[0]
         print(f"best throughput: {best}")
 
     print("\n=== Targets (issue 8)")
     targets: dict[str, Any] = {}
-    if overhead is not None:
-        targets["gateway overhead at p50"] = f"{overhead * 100:+.1f}% (target ≤ 10%)"
+    for load, value in overhead.items():
+        targets[f"gateway overhead at p50, {load}"] = f"{value * 100:+.1f}% (target ≤ 10%)"
     if 1 in ratio and 2 in ratio:
         targets["two replicas vs one"] = f"{ratio[2] / ratio[1]:.2f}× (target ≥ 1.6×)"
     lost = sum(r["lost"] for r in bench.results)
@@ -706,6 +740,7 @@ def report(
                         **asdict(k),
                         "single_p50_ms": s.percentile(50) * 1000,
                         "saturation_msg_s": t.throughput,
+                        "rasa_cpu_ms_per_message": rasa_cpu_per_message(t) * 1000,
                     }
                     for k, s, t in knob_rows
                 ],

@@ -19,7 +19,7 @@ from bot.conversation.store import ChatStore
 from bot.health import healthz
 from bot.keys import BUS, HTTP_CLIENT, PIPELINE, RASA_CLIENT, SETTINGS
 from bot.middlewares import security_headers
-from bot.rasa_client import RasaClient
+from bot.rasa_pool import RasaPool
 from bot.settings import Settings
 from bot.staff.live import setup_staff_live
 from bot.staff.pages import setup_staff_pages
@@ -33,8 +33,8 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     async with aiohttp.ClientSession() as http:
         app[HTTP_CLIENT] = http
-        app[RASA_CLIENT] = RasaClient(
-            http, settings.rasa_url, settings.rasa_timeout, settings.rasa_auth_token
+        app[RASA_CLIENT] = RasaPool(
+            http, settings.rasa_urls, settings.rasa_timeout, settings.rasa_auth_token
         )
         hours = WorkingHours.parse(settings.handoff_hours, settings.handoff_timezone)
         app[PIPELINE] = Pipeline(ChatStore(settings.database_url), app[RASA_CLIENT], hours)
@@ -42,6 +42,7 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
         await app[BUS].start()
         yield
         await app[PIPELINE].close()
+        await app[RASA_CLIENT].close()
         await app[BUS].close()
 
 

@@ -7,12 +7,12 @@ from aiohttp import web
 
 from bot.conversation.bus import LocalBus
 from bot.conversation.pipeline import Pipeline
-from bot.rasa_client import RasaClient
+from bot.rasa_pool import RasaPool
 from bot.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
-RASA_CLIENT = web.AppKey("rasa_client", RasaClient)
+RASA_CLIENT = web.AppKey("rasa_client", RasaPool)
 PIPELINE = web.AppKey("pipeline", Pipeline)
 # LocalBus or RedisBus (several gateways): fan-out of frames to the instance holding the socket.
 BUS = web.AppKey("bus", LocalBus)

@@ -14,8 +14,11 @@ message is spent on finding out that a replica is still dead.
 
 Timeouts are the one case where the same message is not retried on another replica: the request
 may still be running on the slow replica (retrying would let two replicas process one conversation),
-and RASA_TIMEOUT is the whole wait a user accepts. The replica is still marked down, so the
-conversation's next message goes elsewhere.
+and RASA_TIMEOUT is the whole wait a user accepts. Nor does a timeout alone mark a replica down: an
+overloaded replica is slow but alive, and moving its conversations would only overload the next one
+(and break the one-replica-per-conversation rule while it is still working on them). A timeout
+starts a liveness probe instead; only a replica that does not answer `/version` either within
+RASA_TIMEOUT (hung, frozen) is marked down.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -154,21 +157,41 @@ class RasaPool:
         health.failures = 0
 
     def _probe_if_due(self, url: str) -> None:
+        """A down replica whose back-off is over: probe it in the background."""
         health = self._health[url]
         if health.down_until and not health.probing and self._clock() >= health.down_until:
-            health.probing = True
-            task = asyncio.get_running_loop().create_task(self._probe(url))
-            self._probes.add(task)
-            task.add_done_callback(self._probes.discard)
+            self._probe_in_background(url, self._probe_down)
 
-    async def _probe(self, url: str) -> None:
-        try:
-            if await self._version_ok(url):
-                self._mark_up(url)
-            else:
-                self._mark_down(url, "probe failed", probed=True)
-        finally:
-            self._health[url].probing = False
+    def _check_alive(self, url: str) -> None:
+        """After a timeout: mark the replica down only if it does not answer /version either."""
+        health = self._health[url]
+        if not health.down_until and not health.probing:
+            self._probe_in_background(url, self._probe_timed_out)
+
+    def _probe_in_background(self, url: str, probe: Callable[[str], Awaitable[None]]) -> None:
+        health = self._health[url]
+        health.probing = True
+
+        async def run() -> None:
+            try:
+                await probe(url)
+            finally:
+                health.probing = False
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._probes.add(task)
+        task.add_done_callback(self._probes.discard)
+
+    async def _probe_down(self, url: str) -> None:
+        if await self._version_ok(url):
+            self._mark_up(url)
+        else:
+            self._mark_down(url, "probe failed", probed=True)
+
+    async def _probe_timed_out(self, url: str) -> None:
+        # As patient as a user: an overloaded replica answers /version late, but it does.
+        if not await self._version_ok(url, max(PROBE_TIMEOUT_SECONDS, self._timeout)):
+            self._mark_down(url, "timeout, and /version does not answer")
 
     async def close(self) -> None:
         """Cancel probes in flight (on shutdown, before the HTTP session closes)."""
@@ -222,7 +245,7 @@ class RasaPool:
                 continue
             except asyncio.TimeoutError as exc:
                 # Possibly still running there: do not hand the same message to a second replica.
-                self._mark_down(url, "timeout")
+                self._check_alive(url)
                 raise RasaUnavailable(f"Rasa replica {url} did not answer in time") from exc
             self._mark_up(url)
             return result
@@ -264,10 +287,10 @@ class RasaPool:
         except aiohttp.ClientError as exc:
             raise _ReplicaFailed(repr(exc)) from exc
 
-    async def _version_ok(self, url: str) -> bool:
+    async def _version_ok(self, url: str, timeout: float = PROBE_TIMEOUT_SECONDS) -> bool:
         try:
             async with self._http.get(
-                f"{url}/version", timeout=aiohttp.ClientTimeout(total=PROBE_TIMEOUT_SECONDS)
+                f"{url}/version", timeout=aiohttp.ClientTimeout(total=timeout)
             ) as response:
                 return response.status == 200
         except (aiohttp.ClientError, asyncio.TimeoutError):

@@ -70,6 +70,9 @@ class Settings:
     rasa_port: int = 5005
     action_host: str = "127.0.0.1"
     action_port: int = 5055
+    # Rasa replicas the gateway spreads conversations over (RASA_URLS, comma-separated; see
+    # bot/rasa_pool.py); empty: the one Rasa at rasa_host:rasa_port.
+    rasa_replicas: tuple[str, ...] = ()
     rasa_auth_token: str = field(default="", repr=False)
     session_secret: str = field(default="", repr=False)
     rasa_timeout: float = 5.0
@@ -97,6 +100,10 @@ class Settings:
         return f"http://{self.rasa_host}:{self.rasa_port}"
 
     @property
+    def rasa_urls(self) -> tuple[str, ...]:
+        return self.rasa_replicas or (self.rasa_url,)
+
+    @property
     def action_url(self) -> str:
         return f"http://{self.action_host}:{self.action_port}"
 
@@ -116,6 +123,7 @@ class Settings:
             rasa_port=_env_int("RASA_PORT", 5005),
             action_host=os.environ.get("ACTION_HOST", "127.0.0.1"),
             action_port=_env_int("ACTION_PORT", 5055),
+            rasa_replicas=_env_list("RASA_URLS"),
             rasa_auth_token=os.environ.get("RASA_AUTH_TOKEN")
             or load_or_create_secret(var_dir, "rasa_auth_token"),
             session_secret=os.environ.get("SESSION_SECRET")
@@ -144,6 +152,7 @@ class Settings:
             "ACTION_HOST": self.action_host,
             "ACTION_PORT": str(self.action_port),
             "ACTION_ENDPOINT_URL": f"{self.action_url}/webhook",
+            "RASA_URLS": ",".join(self.rasa_replicas),
             "RASA_AUTH_TOKEN": self.rasa_auth_token,
             "SESSION_SECRET": self.session_secret,
             "RASA_TIMEOUT": str(self.rasa_timeout),

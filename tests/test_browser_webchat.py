@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
-from bot.db.conversations import Message
+from bot.db.conversations import Message, utcnow
 from bot.db.engine import session_factory
 from bot.settings import PROJECT_ROOT
 from tests.running_stack import RunningStack
@@ -50,9 +51,12 @@ def ask(page: Page, text: str) -> None:
     page.locator("#text").press("Enter")
 
 
-def stored(stack: RunningStack, text: str) -> list[Message]:
+def stored(stack: RunningStack, text: str, since: datetime) -> list[Message]:
+    """User messages with this text stored since `since` (other tests share the stack's DB)."""
     with session_factory(stack.settings.database_url)() as session:
-        query = select(Message).where(Message.role == "user", Message.text == text)
+        query = select(Message).where(
+            Message.role == "user", Message.text == text, Message.created_at >= since
+        )
         return list(session.execute(query).scalars())
 
 
@@ -144,6 +148,7 @@ def test_reload_and_another_tab_restore_the_conversation_then_new_conversation(
 def test_messages_typed_while_offline_are_sent_once_on_reconnect(
     page: Page, stack: RunningStack
 ) -> None:
+    started = utcnow()
     stack.stop("gateway")
     try:
         expect(page.locator("#state-text")).to_have_text("连接中…")
@@ -160,20 +165,21 @@ def test_messages_typed_while_offline_are_sent_once_on_reconnect(
     expect(page.locator("#typing")).to_be_hidden()
     page.wait_for_timeout(1000)  # any duplicate would have arrived by now
     expect(page.locator(".msg--user")).to_have_count(2)
-    assert [m.status for m in stored(stack, "商标受理窗口在哪")] == ["answered"]
-    assert [m.status for m in stored(stack, "专利预审怎么申请")] == ["answered"]
+    assert [m.status for m in stored(stack, "商标受理窗口在哪", started)] == ["answered"]
+    assert [m.status for m in stored(stack, "专利预审怎么申请", started)] == ["answered"]
 
 
 def test_rasa_down_gives_a_friendly_error_then_the_chat_continues(
     page: Page, stack: RunningStack
 ) -> None:
+    started = utcnow()
     stack.stop("rasa")
     try:
         ask(page, "我想投诉有人仿冒我的商标")
         error = page.locator(".msg--error", has_text="系统繁忙")
         expect(error).to_be_visible(timeout=10_000)
         expect(error.get_by_role("button", name="转人工")).to_be_enabled()
-        [kept] = stored(stack, "我想投诉有人仿冒我的商标")
+        [kept] = stored(stack, "我想投诉有人仿冒我的商标", started)
         assert kept.status == "failed"  # kept for staff
     finally:
         stack.start("rasa")

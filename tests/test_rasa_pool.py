@@ -24,7 +24,8 @@ from bot.rasa_pool import HashRing, RasaPool, parse_rasa_urls
 class Replica:
     """A stand-in Rasa replica: answers "<name>:<message>", records what reached it.
 
-    mode: "ok", "500" (answers HTTP 500), "hang" (answers only when released), "401".
+    mode: "ok", "500" (answers HTTP 500), "slow" (answers messages only when released),
+    "frozen" (answers nothing, not even /version, until released), "401".
     """
 
     def __init__(self, name: str) -> None:
@@ -45,7 +46,7 @@ class Replica:
         async def webhook(request: web.Request) -> web.Response:
             body = await request.json()
             self.messages.append((body["sender"], body["message"]))
-            if self.mode == "hang":
+            if self.mode in ("slow", "frozen"):
                 await self.release.wait()
             if self.mode == "500":
                 return web.json_response({"error": "boom"}, status=500)
@@ -60,6 +61,8 @@ class Replica:
 
         async def version(_: web.Request) -> web.Response:
             self.version_calls += 1
+            if self.mode == "frozen":
+                await self.release.wait()
             return web.json_response({"version": "3.6.21"})
 
         app = web.Application()
@@ -213,22 +216,39 @@ async def test_a_refusal_that_is_not_the_replicas_fault_does_not_fail_over(
     assert [len(r.messages) for r in replicas] == [0, 1, 0]
 
 
-async def test_a_timeout_marks_the_replica_down_without_sending_the_message_twice(
+async def test_a_slow_replica_keeps_its_conversations_and_gets_no_message_twice(
     replicas: list[Replica], http: aiohttp.ClientSession
 ) -> None:
     pool = RasaPool(http, [r.url for r in replicas], timeout=0.3)
     r1 = replicas[1]
     conversation = conversation_owned_by(pool, r1.url)
-    r1.mode = "hang"
+    r1.mode = "slow"  # overloaded: messages time out, /version still answers
     with pytest.raises(RasaUnavailable, match="did not answer in time"):
         await pool.send_message(conversation, "第一句")
-    # The slow replica may still be working on it: no other replica got the same message.
+    # It may still be working on it: no other replica got the same message ...
     assert sum(len(r.messages) for r in replicas) == 1
-    assert pool.is_down(r1.url)
+    await wait_until(lambda: r1.version_calls == 1 and not pool._health[r1.url].probing)
+    # ... and, alive, it keeps the conversation (moving it would overload the next replica).
+    assert not pool.is_down(r1.url)
+    r1.mode = "ok"
+    assert (await pool.send_message(conversation, "第二句"))[0]["text"] == "r1:第二句"
+
+
+async def test_a_frozen_replica_is_marked_down_after_a_timeout(
+    replicas: list[Replica], http: aiohttp.ClientSession
+) -> None:
+    pool = RasaPool(http, [r.url for r in replicas], timeout=0.3)
+    r1 = replicas[1]
+    conversation = conversation_owned_by(pool, r1.url)
+    r1.mode = "frozen"  # hung: not even /version answers
+    with pytest.raises(RasaUnavailable, match="did not answer in time"):
+        await pool.send_message(conversation, "第一句")
+    assert sum(len(r.messages) for r in replicas) == 1
+    await wait_until(lambda: pool.is_down(r1.url), seconds=4)  # the probe waits 2 s at least
     answer = await pool.send_message(conversation, "第二句")
     assert answer[0]["text"].endswith(":第二句")
     assert not answer[0]["text"].startswith("r1")
-    r1.release.set()
+    assert len(r1.messages) == 1
 
 
 async def test_a_replica_that_answers_again_gets_its_conversations_back(
@@ -270,7 +290,7 @@ async def test_many_requests_failing_at_once_count_as_one_failure(
     r2 = replicas[2]
     r2.mode = "500"
     owned = [f"c{i}" for i in range(400) if pool.ring.owner(f"c{i}") == r2.url][:20]
-    r2.mode = "hang"  # hold them all in flight, then fail them together
+    r2.mode = "slow"  # hold them all in flight, then fail them together
     sends = [asyncio.create_task(pool.send_message(c, "同时")) for c in owned]
     await wait_until(lambda: len(r2.messages) == len(owned))
     r2.mode = "500"
