@@ -41,8 +41,10 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 ENDPOINTS = PROJECT_ROOT / "endpoints-cluster.yml"
 
 # Defaults measured with bench/load.py on the 2-core development machine (README "Scale-out"):
-# one TF thread each (two replicas already fill both cores; more threads only contend) and one
-# Sanic worker per replica (a second worker doubles the memory for no throughput on 2 cores).
+# one TF thread each way costs the least CPU per message (36 ms, against 37-39 ms with 2/2 or
+# TensorFlow's own choice; its ops are small, more threads only contend with the other replica),
+# and two replicas of one Sanic worker answer more (41.7 msg/s) than one replica of two workers
+# (35.5 msg/s, as much memory) and survive the loss of one. SANIC_WORKERS = cores per replica.
 DEFAULT_TF_INTRA_THREADS = 1
 DEFAULT_TF_INTER_THREADS = 1
 DEFAULT_RASA_WORKERS = 1
