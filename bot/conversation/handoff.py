@@ -140,13 +140,14 @@ class HandoffDesk:
 
     # ---- citizen side -------------------------------------------------------------------------
 
-    async def route_to_staff(
-        self, conversation_id: str, message: dict[str, Any], for_rasa: str, reply: Reply
-    ) -> bool:
-        """During a handoff the user's message goes to staff, not to the bot: True if it did."""
-        handoff = await self.store.run(lambda s: handoffs.open_handoff(s, conversation_id))
-        if handoff is None:
-            return False
+    async def routing_state(self, conversation_id: str) -> tuple[Handoff | None, list[Handoff]]:
+        """The open handoff and the handoffs still to resume Rasa after: one read per message."""
+        return await self.store.run(lambda s: handoffs.routing_state(s, conversation_id))
+
+    async def pass_to_staff(
+        self, conversation_id: str, handoff: Handoff, message: dict[str, Any], reply: Reply
+    ) -> None:
+        """During a handoff the user's message goes to staff, not to the bot."""
         await self.store.run(
             lambda s: conversations.set_status(s, message["id"], conversations.TO_STAFF)
         )
@@ -155,7 +156,6 @@ class HandoffDesk:
         if handoff.status == WAITING:  # a reminder of where they are, e.g. after "转人工" again
             position = await self.store.run(lambda s: handoffs.queue_position(s, handoff))
             await reply(handoff_frame(handoff, position=position))
-        return True
 
     async def request(
         self, conversation_id: str, reason: str, intents: list[str], reply: Reply
@@ -295,13 +295,17 @@ class HandoffDesk:
         if handoff is not None and handoff.status == ACTIVE and handoff.agent_id is not None:
             await self.staff.user_typing(conversation_id, handoff.agent_id, on)
 
-    async def resume_bot_if_needed(self, conversation_id: str) -> None:
-        """Lift Rasa's pause after a handoff ended (retried here if Rasa was down back then)."""
-        try:
-            pending = await self.store.run(lambda s: handoffs.unresumed(s, conversation_id))
-        except Exception:  # database down: ask the bot anyway (a paused Rasa answers nothing)
-            logger.warning("could not read the handoffs of %s", conversation_id, exc_info=True)
-            return
+    async def resume_bot_if_needed(
+        self, conversation_id: str, pending: list[Handoff] | None = None
+    ) -> None:
+        """Lift Rasa's pause after a handoff ended (retried here if Rasa was down back then).
+        `pending`: the ended, unresumed handoffs when the caller has just read them."""
+        if pending is None:
+            try:
+                pending = await self.store.run(lambda s: handoffs.unresumed(s, conversation_id))
+            except Exception:  # database down: ask the bot anyway (a paused Rasa answers nothing)
+                logger.warning("could not read the handoffs of %s", conversation_id, exc_info=True)
+                return
         if not pending:
             return
         await self.rasa.resume(conversation_id)  # RasaUnavailable: the caller treats Rasa as down

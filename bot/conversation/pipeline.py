@@ -19,6 +19,7 @@ from bot.conversation.handoff import HandoffDesk, StaffEvents
 from bot.conversation.hours import WorkingHours
 from bot.conversation.store import ChatStore
 from bot.db import conversations
+from bot.db.handoffs import Handoff
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.webchat.protocol import HUMAN_BUTTON, bot_reply, error_frame, message_frame
 
@@ -160,12 +161,16 @@ class Pipeline:
 
         try:
             try:
-                to_staff = await self.desk.route_to_staff(conversation_id, message, for_rasa, reply)
+                handoff, unresumed = await self.desk.routing_state(conversation_id)
             except Exception:  # the database is down: the bot still answers (or apologises)
                 logger.exception("could not read the handoff state of %s", conversation_id)
-                to_staff = False
-            if not to_staff:
-                await self._ask_bot(conversation_id, message_id, for_rasa, metadata, reply)
+                handoff, unresumed = None, None
+            if handoff is not None:
+                await self.desk.pass_to_staff(conversation_id, handoff, message, reply)
+            else:
+                await self._ask_bot(
+                    conversation_id, message_id, for_rasa, metadata, unresumed, reply
+                )
         finally:
             if not done.done():
                 done.set_result(sent)
@@ -176,12 +181,13 @@ class Pipeline:
         message_id: int,
         for_rasa: str,
         metadata: dict[str, Any] | None,
+        unresumed: list[Handoff] | None,
         reply: Callable[[dict[str, Any]], Awaitable[None]],
     ) -> None:
         """Ask Rasa, store and send its replies; an apology with a person on failure."""
         await reply({"type": "typing", "on": True})
         try:
-            replies = await self._replies_from_rasa(conversation_id, for_rasa, metadata)
+            replies = await self._replies_from_rasa(conversation_id, for_rasa, metadata, unresumed)
             if not replies and for_rasa == REQUEST_HUMAN:
                 # Rasa is down, or its handoff action failed (the action server is down), but
                 # the user asked for a person: the gateway starts the handoff itself.
@@ -213,11 +219,15 @@ class Pipeline:
             await reply({"type": "typing", "on": False})
 
     async def _replies_from_rasa(
-        self, conversation_id: str, text: str, metadata: dict[str, Any] | None
+        self,
+        conversation_id: str,
+        text: str,
+        metadata: dict[str, Any] | None,
+        unresumed: list[Handoff] | None,
     ) -> list[dict[str, Any]] | None:
         """Rasa's replies to show (possibly none); None when Rasa is down or too slow."""
         try:
-            await self.desk.resume_bot_if_needed(conversation_id)
+            await self.desk.resume_bot_if_needed(conversation_id, unresumed)
             messages = await self.rasa.send_message(conversation_id, text, metadata)
         except RasaUnavailable:
             logger.warning("Rasa unavailable for conversation %s", conversation_id, exc_info=True)

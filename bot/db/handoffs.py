@@ -175,6 +175,22 @@ def end(session: Session, handoff: Handoff, status: str) -> None:
     session.commit()
 
 
+def routing_state(session: Session, conversation_id: str) -> tuple[Handoff | None, list[Handoff]]:
+    """In one query, what a new user message needs: the open handoff (the message goes to staff)
+    and the ended handoffs Rasa has not been told to resume after (before it goes to the bot)."""
+    rows = session.execute(
+        select(Handoff)
+        .where(
+            Handoff.conversation_id == conversation_id,
+            Handoff.status.in_(OPEN_STATES) | Handoff.rasa_resumed.is_(False),
+        )
+        .order_by(Handoff.id.desc())
+    ).scalars()
+    found = list(rows)
+    open_one = next((h for h in found if h.status in OPEN_STATES), None)
+    return open_one, [h for h in found if h.status not in OPEN_STATES]
+
+
 def unresumed(session: Session, conversation_id: str) -> list[Handoff]:
     """Ended handoffs whose pause Rasa has not yet been told to lift."""
     return list(
