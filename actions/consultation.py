@@ -19,7 +19,7 @@ from actions.knowledge import KnowledgeUnavailable, query
 from actions.replies import HUMAN_BUTTON, shorten
 from bot.db.insurance import all_products
 from bot.db.leads import store_lead
-from bot.kb.phone import contact_phone_problem, normalize
+from bot.domain.phone import contact_phone_problem, normalize
 from bot.kb.schema import INSURANCE_TYPES
 
 logger = logging.getLogger(__name__)

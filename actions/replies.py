@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from bot.db.models import InsuranceProduct, ServicePoint
-from bot.vocabulary import DISTRICTS
+from bot.domain.vocabulary import DISTRICTS
 
 UNVERIFIED = "待核实"
 HUMAN_BUTTON = {"title": "转人工", "payload": "/request_human"}

@@ -20,7 +20,7 @@ from bot.db.service_points import (
     lookup_service_points,
     nearest_points,
 )
-from bot.vocabulary import SERVICE_TYPES
+from bot.domain.vocabulary import SERVICE_TYPES
 
 DEFAULT_SERVICE_TYPE = "商标品牌指导站"
 SERVICE_TYPE_BY_INTENT = {

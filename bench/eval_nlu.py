@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.model import rasa_env
+from bot.rasa.model import rasa_env
 from bot.settings import PROJECT_ROOT
 
 OUT = PROJECT_ROOT / "results" / "eval"

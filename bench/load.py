@@ -1,6 +1,6 @@
 """`bench/load.py`: simulated citizens against the scale-out topology; prints the figures.
 
-It starts what it measures itself (bot/cluster.py, on free ports, in a fresh PostgreSQL schema
+It starts what it measures itself (bot/ops/cluster.py, on free ports, in a fresh PostgreSQL schema
 of the database `ipbot_bench`, dropped afterwards) and, for every configuration:
 
 * N citizens (default 50 and 200) each hold a scripted conversation of 4-6 turns over the gateway
@@ -46,11 +46,11 @@ import procstat
 from sqlalchemy import text
 
 from bot import cluster
-from bot.cluster import ClusterConfig, LocalCluster, ensure_database, services_cluster
 from bot.db.engine import make_engine, session_factory
 from bot.db.migrate import upgrade
-from bot.db.seed import seed_if_empty
-from bot.model import ensure_trained
+from bot.kb.seed import seed_if_empty
+from bot.ops.cluster import ClusterConfig, LocalCluster, ensure_database, services_cluster
+from bot.rasa.model import ensure_trained
 from bot.settings import PROJECT_ROOT, Settings
 
 BENCH_DATABASE = "postgresql://postgres@127.0.0.1:5432/ipbot_bench"

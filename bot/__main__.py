@@ -2,7 +2,7 @@
 
 run         set up the database, train if needed, start every service, print the chat URL
 run-cluster start the scale-out topology on this machine: PostgreSQL + Redis, 2 Rasa replicas,
-            the action server with several workers, 2 gateways (see bot/cluster.py)
+            the action server with several workers, 2 gateways (see bot/ops/cluster.py)
 serve       start the gateway only (the web chat)
 train       train the Rasa model unless one for the current data exists
 db upgrade  apply the database migrations
@@ -25,14 +25,14 @@ import logging
 import os
 import sys
 
-from bot.security import startup_check
+from bot.ops.security import startup_check
 from bot.settings import Settings
 
 
 def prepare_database(settings: Settings) -> None:
     from bot.db.engine import session_factory
     from bot.db.migrate import upgrade
-    from bot.db.seed import seed_if_empty
+    from bot.kb.seed import seed_if_empty
 
     upgrade(settings.database_url)
     with session_factory(settings.database_url)() as session:
@@ -138,12 +138,12 @@ def _read_new_password(from_stdin: bool) -> str | None:
 
 
 def cmd_run(settings: Settings) -> int:
-    from bot.model import ensure_trained
-    from bot.stack import services
-    from bot.supervisor import supervise
+    from bot.ops.stack import services
+    from bot.ops.supervisor import supervise
+    from bot.rasa.model import ensure_trained
 
     if startup_check(settings, os.environ):
-        return 2  # refused: every problem is printed (bot/security.py)
+        return 2  # refused: every problem is printed (bot/ops/security.py)
     prepare_database(settings)
     model = ensure_trained()
 
@@ -159,7 +159,8 @@ def cmd_run(settings: Settings) -> int:
 def cmd_run_cluster(settings: Settings) -> int:
     from dataclasses import replace
 
-    from bot.cluster import (
+    from bot.db.engine import session_factory
+    from bot.ops.cluster import (
         ClusterConfig,
         ClusterError,
         budget_report,
@@ -167,9 +168,8 @@ def cmd_run_cluster(settings: Settings) -> int:
         ensure_database,
         services_cluster,
     )
-    from bot.db.engine import session_factory
-    from bot.model import ensure_trained
-    from bot.supervisor import supervise
+    from bot.ops.supervisor import supervise
+    from bot.rasa.model import ensure_trained
 
     try:
         config = ClusterConfig.from_env()
@@ -205,10 +205,10 @@ def cmd_serve(settings: Settings) -> int:
     from aiohttp import web
 
     from bot.app import create_app
-    from bot.masking import install_log_masking
+    from bot.domain.masking import install_log_masking
 
     if startup_check(settings, os.environ):
-        return 2  # refused: every problem is printed (bot/security.py)
+        return 2  # refused: every problem is printed (bot/ops/security.py)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     install_log_masking()  # no phone or ID-card number reaches the gateway's logs
     web.run_app(
@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         return cmd_serve(settings)
     if args.command == "train":
-        from bot.model import ensure_trained
+        from bot.rasa.model import ensure_trained
 
         ensure_trained()
         return 0

@@ -16,13 +16,13 @@ from bot.conversation.bus import make_bus
 from bot.conversation.hours import WorkingHours
 from bot.conversation.pipeline import Pipeline
 from bot.conversation.store import ChatStore
-from bot.health import healthz
-from bot.keys import BUS, HTTP_CLIENT, PIPELINE, RASA_CLIENT, SETTINGS
-from bot.middlewares import security_headers
-from bot.rasa_pool import RasaPool
+from bot.rasa.pool import RasaPool
 from bot.settings import Settings
 from bot.staff.live import setup_staff_live
 from bot.staff.pages import setup_staff_pages
+from bot.web.health import healthz
+from bot.web.keys import BUS, HTTP_CLIENT, PIPELINE, RASA_CLIENT, SETTINGS
+from bot.web.middlewares import security_headers
 from bot.webchat.routes import setup_routes as setup_webchat
 from bot.wechat.routes import setup_wechat
 

@@ -71,7 +71,7 @@ class Settings:
     action_host: str = "127.0.0.1"
     action_port: int = 5055
     # Rasa replicas the gateway spreads conversations over (RASA_URLS, comma-separated; see
-    # bot/rasa_pool.py); empty: the one Rasa at rasa_host:rasa_port.
+    # bot/rasa/pool.py); empty: the one Rasa at rasa_host:rasa_port.
     rasa_replicas: tuple[str, ...] = ()
     rasa_auth_token: str = field(default="", repr=False)
     session_secret: str = field(default="", repr=False)
@@ -90,7 +90,7 @@ class Settings:
     redis_url: str = ""
     redis_namespace: str = "ipbot"
     # "development" (default) or "production": production refuses weak or generated secrets
-    # (bot/security.py) and marks the session cookie Secure (HTTPS only).
+    # (bot/ops/security.py) and marks the session cookie Secure (HTTPS only).
     environment: str = "development"  # prefix of every Redis key and pub/sub channel
     # Seconds with no staff online before waiting citizens are offered a ticket instead.
     handoff_release_seconds: float = 120.0

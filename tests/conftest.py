@@ -13,8 +13,8 @@ from sqlalchemy import text
 
 from bot.db.engine import make_engine, session_factory
 from bot.db.migrate import upgrade
-from bot.db.seed import seed_if_empty
-from bot.model import ensure_trained
+from bot.kb.seed import seed_if_empty
+from bot.rasa.model import ensure_trained
 from tests.running_stack import RunningStack
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -12,8 +12,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.ops.stack import Service, services
 from bot.settings import Settings
-from bot.stack import Service, services
 
 STARTUP_TIMEOUT_SECONDS = 240
 

@@ -18,7 +18,7 @@ from actions.consultation import (
 from bot.db.engine import session_factory
 from bot.db.leads import lead_by_reference
 from bot.db.models import ConsultationRequest
-from bot.kb.phone import contact_phone_problem, is_contact_phone
+from bot.domain.phone import contact_phone_problem, is_contact_phone
 from tests.action_trackers import run, slot_events, texts, tracker
 
 pytestmark = pytest.mark.usefixtures("actions_database_url")

@@ -1,4 +1,4 @@
-"""The scale-out topology (bot/cluster.py) with real processes: two Rasa replicas sharing a
+"""The scale-out topology (bot/ops/cluster.py) with real processes: two Rasa replicas sharing a
 PostgreSQL tracker store and a Redis lock store, the action server, a gateway that knows both
 replicas. A conversation stays on its replica; when that replica is killed during load, the
 conversation continues on the other with its tracker (a half-filled form) intact, and every
@@ -21,11 +21,11 @@ import pytest
 import redis
 from sqlalchemy import text
 
-from bot.cluster import ClusterConfig, LocalCluster, services_cluster
 from bot.db.engine import session_factory
 from bot.db.migrate import upgrade
-from bot.db.seed import seed_if_empty
-from bot.rasa_pool import HashRing
+from bot.kb.seed import seed_if_empty
+from bot.ops.cluster import ClusterConfig, LocalCluster, services_cluster
+from bot.rasa.pool import HashRing
 from bot.settings import Settings
 from tests.chat_client import ChatClient, buttons, texts
 from tests.conftest import require_service

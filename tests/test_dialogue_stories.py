@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.model import rasa_env
+from bot.rasa.model import rasa_env
 from bot.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.e2e

@@ -22,12 +22,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
+from bot.conversation.frames import HUMAN_BUTTON
 from bot.conversation.handoff import NOBODY_TEXT, WAITING_TEXT
 from bot.conversation.pipeline import BUSY_TEXT
 from bot.db.conversations import Message
 from bot.db.engine import session_factory
 from bot.db.migrate import upgrade
-from bot.webchat.protocol import HUMAN_BUTTON
 from bot.webchat.routes import NOT_STORED_TEXT, RETRY_NOT_STORED_SECONDS
 from tests.chat_client import ChatClient, texts
 from tests.running_stack import RunningStack, free_port

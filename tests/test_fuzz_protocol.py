@@ -31,14 +31,13 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from bot.app import create_app
+from bot.conversation.frames import CLIENT_ID_PATTERN, MAX_MESSAGE_CHARS
 from bot.db.conversations import Conversation, Message
 from bot.db.engine import session_factory
 from bot.db.handoffs import Handoff, Ticket
 from bot.db.migrate import upgrade
 from bot.settings import Settings
 from bot.webchat.protocol import (
-    CLIENT_ID_PATTERN,
-    MAX_MESSAGE_CHARS,
     ProtocolError,
     RatingRequest,
     TicketRequest,

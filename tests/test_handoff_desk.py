@@ -23,7 +23,7 @@ from bot.db.conversations import Message
 from bot.db.engine import session_factory
 from bot.db.handoffs import Handoff, Ticket
 from bot.db.staff import StaffUser
-from bot.rasa_client import RasaClient
+from bot.rasa.pool import RasaPool
 from tests.running_stack import free_port
 
 
@@ -87,7 +87,7 @@ def add_staff(database_url: str, username: str, name: str, role: str = "agent") 
 @pytest.fixture()
 async def desk_parts(database_url: str):
     async with aiohttp.ClientSession() as http:
-        dead_rasa = RasaClient(http, f"http://127.0.0.1:{free_port()}", timeout=2, token="t")
+        dead_rasa = RasaPool(http, [f"http://127.0.0.1:{free_port()}"], timeout=2, token="t")
         pipeline = Pipeline(ChatStore(database_url), dead_rasa, WorkingHours.parse("always"))
         channel, console = RecordingChannel(), Console()
         pipeline.register_channel(channel)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import jieba
 import pytest
 
+from bot.domain.vocabulary import DISTRICT_ALIASES, DISTRICTS
 from bot.settings import PROJECT_ROOT
-from bot.vocabulary import DISTRICT_ALIASES, DISTRICTS
 
 DICT_DIR = PROJECT_ROOT / "data" / "dict"
 DOMAIN_TERMS = [

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from bot.masking import MaskingFilter, install_log_masking, mask
+from bot.domain.masking import MaskingFilter, install_log_masking, mask
 
 # What must never survive masking: a standalone mobile number or 18-character ID number.
 MOBILE_WHOLE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")

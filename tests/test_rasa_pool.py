@@ -17,8 +17,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bot.rasa_client import RasaUnavailable
-from bot.rasa_pool import HashRing, RasaPool, parse_rasa_urls
+from bot.rasa.pool import HashRing, RasaPool, RasaUnavailable, parse_rasa_urls
 
 
 class Replica:

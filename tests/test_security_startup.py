@@ -1,4 +1,4 @@
-"""The start-up check (bot/security.py): production refuses default or weak secrets, public
+"""The start-up check (bot/ops/security.py): production refuses default or weak secrets, public
 addresses for Rasa and the action server, placeholder WeChat credentials; development never does.
 The last tests run the real command line (`python -m bot serve`) as a subprocess."""
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.security import check_settings, review, startup_check
+from bot.ops.security import check_settings, review, startup_check
 from bot.settings import PROJECT_ROOT, Settings
 from tests.running_stack import answers, free_port
 

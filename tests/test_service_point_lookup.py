@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from bot.db.models import ServicePoint
-from bot.db.seed import SEED_DIR, read_service_points, upsert_service_points
 from bot.db.service_points import LookupStatus, lookup_service_points
+from bot.kb.seed import SEED_DIR, read_service_points, upsert_service_points
 
 STATION = "商标品牌指导站"
 

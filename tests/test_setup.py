@@ -6,7 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from bot.model import MODEL_INPUTS, fingerprint
+from bot.rasa.model import MODEL_INPUTS, fingerprint
 from bot.settings import PROJECT_ROOT
 
 

@@ -6,8 +6,8 @@ import os
 import signal
 import sys
 
-from bot.stack import Service
-from bot.supervisor import supervise
+from bot.ops.stack import Service
+from bot.ops.supervisor import supervise
 from tests.running_stack import answers, free_port
 
 SERVER = """

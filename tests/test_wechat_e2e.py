@@ -15,11 +15,11 @@ import pytest
 import redis
 from sqlalchemy import delete, select
 
+from bot.conversation.frames import HOT_QUESTIONS, WELCOME_TEXT
 from bot.db.conversations import Message
 from bot.db.engine import session_factory
 from bot.db.models import ServicePoint
 from bot.db.service_points import distance_km
-from bot.webchat.protocol import HOT_QUESTIONS, WELCOME_TEXT
 from tests.conftest import require_service
 from tests.fake_wechat import (
     AES_KEY,

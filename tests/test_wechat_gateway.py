@@ -18,15 +18,15 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select, text
 
 from bot.app import create_app
+from bot.conversation.frames import HOT_QUESTIONS, WELCOME_TEXT
 from bot.conversation.handoff import NOBODY_TEXT, HandoffError
 from bot.db import handoffs
 from bot.db.conversations import Message
 from bot.db.engine import session_factory
 from bot.db.migrate import upgrade
 from bot.db.staff import StaffUser
-from bot.keys import PIPELINE
 from bot.settings import Settings
-from bot.webchat.protocol import HOT_QUESTIONS, WELCOME_TEXT
+from bot.web.keys import PIPELINE
 from bot.wechat.render import UNSUPPORTED_TEXT
 from bot.wechat.routes import WECHAT, WECHAT_CONFIG
 from tests.conftest import require_service

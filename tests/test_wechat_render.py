@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.webchat.protocol import HOT_QUESTIONS, WELCOME_TEXT
+from bot.conversation.frames import HOT_QUESTIONS, WELCOME_TEXT
 from bot.wechat.render import (
     RATING_PROMPT,
     TEXT_LIMIT_BYTES,

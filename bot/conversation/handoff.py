@@ -17,14 +17,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.conversation.channel import DeliveryFailed
+from bot.conversation.frames import MAX_MESSAGE_CHARS, iso_time
 from bot.conversation.hours import WorkingHours
 from bot.conversation.store import ChatStore
 from bot.db import conversations, handoffs
 from bot.db.handoffs import ACTIVE, CLOSED, OFFLINE, RATINGS, RETURNED, WAITING, Handoff
 from bot.db.staff import StaffUser
-from bot.kb.phone import contact_phone_problem, normalize
-from bot.rasa_client import RasaClient, RasaUnavailable
-from bot.webchat.protocol import MAX_MESSAGE_CHARS, iso_time
+from bot.domain.phone import contact_phone_problem, normalize
+from bot.rasa.pool import RasaPool, RasaUnavailable
 
 logger = logging.getLogger(__name__)
 Deliver = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -129,7 +129,7 @@ def handoff_frame(handoff: Handoff | None, agent_name: str | None = None, **extr
 
 class HandoffDesk:
     def __init__(
-        self, store: ChatStore, rasa: RasaClient, hours: WorkingHours, deliver: Deliver
+        self, store: ChatStore, rasa: RasaPool, hours: WorkingHours, deliver: Deliver
     ) -> None:
         self.store = store
         self.rasa = rasa

@@ -15,13 +15,13 @@ from datetime import datetime
 from typing import Any
 
 from bot.conversation.channel import Channel, DeliveryFailed, StoreFailed
+from bot.conversation.frames import HUMAN_BUTTON, bot_reply, error_frame, message_frame
 from bot.conversation.handoff import HandoffDesk, StaffEvents
 from bot.conversation.hours import WorkingHours
 from bot.conversation.store import ChatStore
 from bot.db import conversations
 from bot.db.handoffs import Handoff
-from bot.rasa_client import RasaClient, RasaUnavailable
-from bot.webchat.protocol import HUMAN_BUTTON, bot_reply, error_frame, message_frame
+from bot.rasa.pool import RasaPool, RasaUnavailable
 
 __all__ = ["Channel", "DeliveryFailed", "Pipeline", "Received", "StoreFailed"]
 logger = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ class Received:
 
 
 class Pipeline:
-    def __init__(self, store: ChatStore, rasa: RasaClient, hours: WorkingHours) -> None:
+    def __init__(self, store: ChatStore, rasa: RasaPool, hours: WorkingHours) -> None:
         self.store = store
         self.rasa = rasa
         self.channels: dict[str, Channel] = {}

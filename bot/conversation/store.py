@@ -8,9 +8,9 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
+from bot.conversation.frames import message_frame
 from bot.db import conversations
 from bot.db.engine import session_factory
-from bot.webchat.protocol import message_frame
 
 T = TypeVar("T")
 STORE_TIMEOUT_SECONDS = 5.0

@@ -45,7 +45,7 @@ class InsuranceProduct(Base):
 
     id = Column(Integer, primary_key=True)
     name = Column(String(200), nullable=False)
-    # One of the contract's insurance_type values (bot.vocabulary.INSURANCE_TYPES).
+    # One of the contract's insurance_type values (bot.domain.vocabulary.INSURANCE_TYPES).
     insurance_type = Column(String(50), nullable=False, index=True)
     coverage = Column(Text)  # what it pays for
     audience = Column(Text)  # who it is for

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.db.models import ServicePoint
-from bot.vocabulary import canonical_district
+from bot.domain.vocabulary import canonical_district
 
 
 class LookupStatus(str, Enum):

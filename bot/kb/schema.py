@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.db.models import InsuranceProduct, ServicePoint
-from bot.kb.phone import is_listed_phone
-from bot.vocabulary import DISTRICTS, FUNCTIONAL_AREAS, SERVICE_TYPES, canonical_district
+from bot.domain.phone import is_listed_phone
+from bot.domain.vocabulary import DISTRICTS, FUNCTIONAL_AREAS, SERVICE_TYPES, canonical_district
 
 # The contract's insurance_type values (shared/reference/conversation-contract.md).
 INSURANCE_TYPES: tuple[str, ...] = (

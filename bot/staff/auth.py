@@ -23,8 +23,8 @@ from aiohttp.typedefs import Handler
 from aiohttp_session import Session, get_session, new_session
 
 from bot.db.engine import session_factory
-from bot.keys import SETTINGS
 from bot.staff.accounts import active_account
+from bot.web.keys import SETTINGS
 
 SESSION_STAFF_ID = "staff_id"
 SESSION_LOGIN_AT = "staff_login_at"

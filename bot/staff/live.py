@@ -18,16 +18,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.conversation.bus import LocalBus
+from bot.conversation.frames import CLIENT_ID_PATTERN, iso_time
 from bot.conversation.handoff import HandoffDesk, HandoffError, note_frame
 from bot.conversation.store import as_frame
 from bot.db import handoffs
 from bot.db.conversations import Conversation, Message, history
 from bot.db.handoffs import ACTIVE, Handoff
 from bot.db.staff import CannedReply, StaffUser
-from bot.keys import BUS, PIPELINE, SETTINGS
 from bot.staff.auth import StaffIdentity, require_staff
-from bot.webchat.protocol import CLIENT_ID_PATTERN, iso_time
-from bot.webchat.routes import origin_allowed
+from bot.web.keys import BUS, PIPELINE, SETTINGS
+from bot.web.origin import origin_allowed
 
 logger = logging.getLogger(__name__)
 UNAVAILABLE_TEXT = "系统繁忙，操作没有完成，请稍后重试。"

@@ -28,8 +28,7 @@ from bot.db.conversations import Conversation, Message, utcnow
 from bot.db.engine import session_factory
 from bot.db.handoffs import TICKET_CALLED_BACK, TICKET_CLOSED, TICKET_OPEN, TICKET_STATES, Ticket
 from bot.db.staff import CannedReply, StaffUser
-from bot.keys import SETTINGS
-from bot.masking import mask
+from bot.domain.masking import mask
 from bot.staff import accounts
 from bot.staff.auth import (
     LOGIN_PATH,
@@ -43,9 +42,12 @@ from bot.staff.auth import (
     setup_staff_auth,
     start_staff_session,
 )
+from bot.web.keys import SETTINGS
 
 T = TypeVar("T")
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+# The console's CSS and JS: public like the chat page's (outside the /staff gate, nothing secret).
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 # The staff pages' own Jinja environment, so the citizen pages' loader stays as it is.
 STAFF_TEMPLATES = web.AppKey("staff_templates", jinja2.Environment)
 # Staff work in Ningbo: dates typed and times shown are Beijing time; the database keeps UTC.
@@ -468,6 +470,7 @@ def setup_staff_pages(app: web.Application) -> None:
     env.globals["role_labels"] = accounts.ROLE_LABELS
     setup_staff_auth(app)
     router = app.router
+    router.add_static("/staff-static/", STATIC_DIR)
     router.add_get(LOGIN_PATH, login_page)
     router.add_post(LOGIN_PATH, login)
     router.add_post("/staff/logout", logout)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import uuid
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 from aiohttp import WSMsgType, web
@@ -13,9 +12,11 @@ from aiohttp_session import STORAGE_KEY, get_session
 
 from bot.conversation.bus import LocalBus
 from bot.conversation.channel import StoreFailed
+from bot.conversation.frames import error_frame, message_frame, welcome_frame
 from bot.conversation.handoff import TICKET_TEXT, PhoneRefused
 from bot.conversation.pipeline import Pipeline
-from bot.keys import BUS, PIPELINE, SETTINGS
+from bot.web.keys import BUS, PIPELINE, SETTINGS
+from bot.web.origin import origin_allowed
 from bot.webchat.hub import Hub
 from bot.webchat.protocol import (
     ProtocolError,
@@ -23,10 +24,7 @@ from bot.webchat.protocol import (
     TicketRequest,
     Typing,
     ack_frame,
-    error_frame,
-    message_frame,
     parse_client_frame,
-    welcome_frame,
 )
 from bot.webchat.ratelimit import RateLimiter
 
@@ -54,19 +52,6 @@ async def conversation_id(request: web.Request) -> str:
     if "conversation_id" not in session:
         session["conversation_id"] = uuid.uuid4().hex
     return session["conversation_id"]
-
-
-def origin_allowed(request: web.Request) -> bool:
-    origin = request.headers.get("Origin")
-    if origin is None:  # not a browser: no cross-site risk
-        return True
-    own = f"{request.scheme}://{request.host}"
-    allowed = {own, *request.app[SETTINGS].allowed_origins}
-    try:
-        parts = urlsplit(origin)
-    except ValueError:  # e.g. "http://[": not an origin a browser sends
-        return False
-    return f"{parts.scheme}://{parts.netloc}" in allowed
 
 
 @aiohttp_jinja2.template("index.html")

@@ -16,7 +16,7 @@ from typing import Any
 from wechatpy.messages import BaseMessage
 from wechatpy.replies import TextReply
 
-from bot.webchat.protocol import HOT_QUESTIONS, WELCOME_TEXT
+from bot.conversation.frames import HOT_QUESTIONS, WELCOME_TEXT
 
 TEXT_LIMIT_BYTES = 2048
 UNVERIFIED = "待核实"

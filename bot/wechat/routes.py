@@ -20,11 +20,11 @@ from wechatpy import events
 from wechatpy.messages import BaseMessage
 
 from bot.conversation.channel import StoreFailed
+from bot.conversation.frames import MAX_MESSAGE_CHARS
 from bot.conversation.handoff import TICKET_TEXT
 from bot.conversation.pipeline import Pipeline
 from bot.db import conversations, handoffs
-from bot.keys import HTTP_CLIENT, PIPELINE
-from bot.webchat.protocol import MAX_MESSAGE_CHARS
+from bot.web.keys import HTTP_CLIENT, PIPELINE
 from bot.wechat.api import SharedToken, WechatApi
 from bot.wechat.channel import CHANNEL_NAME, WechatChannel, conversation_id_for
 from bot.wechat.config import WechatConfig

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from bot.conversation.bus import LocalBus
 from bot.conversation.pipeline import Pipeline
-from bot.rasa_pool import RasaPool
+from bot.rasa.pool import RasaPool
 from bot.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)

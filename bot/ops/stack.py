@@ -6,7 +6,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.model import rasa_env
+from bot.rasa.model import rasa_env
 from bot.settings import PROJECT_ROOT, Settings
 
 
@@ -34,7 +34,7 @@ def services(settings: Settings, model: Path) -> list[Service]:
             [
                 python,
                 "-m",
-                "bot.rasa_server",
+                "bot.rasa.server",
                 "--model",
                 str(model),
                 "--interface",

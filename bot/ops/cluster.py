@@ -5,9 +5,10 @@
     gateway :8000, gateway :8001 ──RasaPool──▶ rasa :5005, rasa :5006 ──▶ action server :5055
     (each knows every replica: RASA_URLS)       (endpoints-cluster.yml)    (several workers)
 
-The processes are the ones of `make run` (bot/stack.py), started several times with the settings
-below; bot/supervisor.py runs them. A conversation stays on one Rasa replica (consistent hashing in
-bot/rasa_pool.py) and moves to the next when that one dies: its tracker is in PostgreSQL.
+The processes are the ones of `make run` (bot/ops/stack.py), started several times with the
+settings below; bot/ops/supervisor.py runs them. A conversation stays on one Rasa replica
+(consistent hashing in bot/rasa/pool.py) and moves to the next when that one dies: its tracker
+is in PostgreSQL.
 
 Settings (environment): DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/ipbot, created
 if missing), REDIS_URL (redis://127.0.0.1:6379/0: the gateways' pub/sub; Rasa's lock store uses
@@ -33,8 +34,8 @@ from urllib.parse import urlsplit
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from bot.ops.stack import Service, services
 from bot.settings import PROJECT_ROOT, Settings
-from bot.stack import Service, services
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/ipbot"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -134,7 +135,7 @@ class ClusterConfig:
 
 
 def services_cluster(settings: Settings, model: Path, config: ClusterConfig) -> list[Service]:
-    """The processes of the topology: bot/stack.py's services, several times, re-configured."""
+    """The processes of the topology: bot/ops/stack.py's services, several times, re-configured."""
     settings = replace(
         settings,
         database_url=config.database_url,
@@ -293,7 +294,7 @@ def budget_report(config: ClusterConfig) -> str:
     return "\n".join(lines)
 
 
-# ---- processes (tests and bench/load.py; `make run-cluster` uses bot/supervisor.py) ------------
+# ---- processes (tests and bench/load.py; `make run-cluster` uses bot/ops/supervisor.py) ---
 
 
 def answers(url: str) -> bool:

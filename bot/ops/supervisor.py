@@ -15,8 +15,8 @@ from contextlib import suppress
 
 import aiohttp
 
+from bot.ops.stack import Service
 from bot.settings import PROJECT_ROOT
-from bot.stack import Service
 
 STARTUP_TIMEOUT_SECONDS = 300.0
 STOP_GRACE_SECONDS = 15.0

@@ -36,9 +36,12 @@ from urllib.parse import quote
 
 import aiohttp
 
-from bot.rasa_client import RasaUnavailable
-
 logger = logging.getLogger(__name__)
+
+
+class RasaUnavailable(RuntimeError):
+    """Rasa did not answer in time, or answered with an error."""
+
 
 VIRTUAL_NODES = 160  # per replica: with 2-4 replicas each gets its share within a few percent
 BACKOFF_SECONDS = 2.0
@@ -95,7 +98,7 @@ class _ReplicaFailed(Exception):
 
 
 class RasaPool:
-    """RasaClient's interface (send_message, resume, is_up) over several replicas."""
+    """Rasa's HTTP API for the gateway (send_message, resume, is_up) over one or more replicas."""
 
     def __init__(
         self,
@@ -199,7 +202,7 @@ class RasaPool:
             task.cancel()
         await asyncio.gather(*self._probes, return_exceptions=True)
 
-    # ---- the RasaClient interface -------------------------------------------------------------
+    # ---- what the conversation core calls --------------------------------------------------------
 
     async def send_message(
         self, conversation_id: str, text: str, metadata: dict[str, Any] | None = None

@@ -7,7 +7,7 @@ import asyncio
 import aiohttp
 from aiohttp import web
 
-from bot.keys import HTTP_CLIENT, RASA_CLIENT, SETTINGS
+from bot.web.keys import HTTP_CLIENT, RASA_CLIENT, SETTINGS
 
 
 async def _action_server_up(http: aiohttp.ClientSession, base_url: str) -> bool:

@@ -1,0 +1,1 @@
+"""Plain domain rules with no I/O: vocabulary, phone numbers, masking."""

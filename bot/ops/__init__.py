@@ -1,0 +1,1 @@
+"""Process running: the supervisor, the service stacks, the cluster topology, the start-up check."""

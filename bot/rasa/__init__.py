@@ -1,0 +1,1 @@
+"""Talking to Rasa: the replica pool (HTTP client), the in-process server patch, training."""

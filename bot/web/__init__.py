@@ -1,0 +1,1 @@
+"""Web pieces every channel shares: typed app keys, middlewares, the origin check, health."""
