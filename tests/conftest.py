@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestServer
 from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import text
 
@@ -15,7 +16,8 @@ from bot.db.engine import make_engine, session_factory
 from bot.db.migrate import upgrade
 from bot.kb.seed import seed_if_empty
 from bot.rasa.model import ensure_trained
-from tests.running_stack import RunningStack
+from tests.support.fake_rasa import FakeRasa
+from tests.support.running_stack import RunningStack
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -125,3 +127,13 @@ def browser() -> Iterator[Browser]:
         )
         yield chromium
         chromium.close()
+
+
+@pytest.fixture()
+async def fake_rasa() -> FakeRasa:
+    rasa = FakeRasa()
+    server = TestServer(rasa.app(), host="127.0.0.1")
+    await server.start_server()
+    rasa.port = server.port
+    yield rasa
+    await server.close()

@@ -1,0 +1,275 @@
+"""The start-up check (bot/ops/security.py): production refuses default or weak secrets, public
+addresses for Rasa and the action server, placeholder WeChat credentials; development never does.
+The last tests run the real command line (`python -m bot serve`) as a subprocess."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import secrets
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bot.ops.security import check_settings, review, startup_check
+from bot.settings import PROJECT_ROOT, Settings
+from tests.support.running_stack import answers, free_port
+
+STRONG_TOKEN = "rT4k9ZqL2vX8mN1pB6cH3sJ7wE0yU5aD"  # 32 characters, as `openssl rand` gives
+STRONG_SECRET = "Vf8Gq2Lx9Rk4Tz7Wm1Np6Yb3Hc5Jd0Ke-Sa"
+WECHAT_TOKEN = "Qx7Lm2Vr9Kp4Zt8W"  # 16 letters and digits
+WECHAT_SECRET = "3f9a1c7e5b2d8046a1e9c3b7d5f20864"  # 32 hex characters, like an AppSecret
+WECHAT_AES_KEY = base64.b64encode(bytes(range(7, 39))[::-1]).decode().rstrip("=")
+POSTGRES = "postgresql://ipbot:pw@10.0.0.5:5432/ipbot"
+
+
+def no_dns(host: str) -> list[str]:
+    """Name resolution for the tests: two known names, nothing else resolves."""
+    return {"rasa.internal": ["10.0.3.7"], "api.example.net": ["93.184.216.34", "10.0.0.1"]}.get(
+        host, []
+    )
+
+
+def production_settings(**changes: object) -> Settings:
+    good = Settings(
+        var_dir=Path("/nonexistent"),
+        database_url=POSTGRES,
+        rasa_auth_token=STRONG_TOKEN,
+        session_secret=STRONG_SECRET,
+    )
+    return replace(good, **changes)
+
+
+def production_env(**changes: str | None) -> dict[str, str]:
+    env = {
+        "BOT_ENV": "production",
+        "RASA_AUTH_TOKEN": STRONG_TOKEN,
+        "SESSION_SECRET": STRONG_SECRET,
+        "DATABASE_URL": POSTGRES,
+    }
+    env.update(changes)  # type: ignore[arg-type]
+    return {k: v for k, v in env.items() if v is not None}
+
+
+def problems(settings: Settings | None = None, **env: str | None) -> list[str]:
+    return check_settings(settings or production_settings(), production_env(**env), no_dns)
+
+
+def test_a_good_production_configuration_passes_without_warnings() -> None:
+    report = review(production_settings(), production_env(), no_dns)
+    assert report.problems == [] and report.warnings == []
+    private = production_settings(rasa_host="10.0.3.7", action_host="rasa.internal")
+    wechat = {"WECHAT_TOKEN": WECHAT_TOKEN, "WECHAT_APP_SECRET": WECHAT_SECRET}
+    assert problems(private, WECHAT_AES_KEY=WECHAT_AES_KEY, WECHAT_APP_ID="wx1", **wechat) == []
+
+
+@pytest.mark.parametrize("name", ["RASA_AUTH_TOKEN", "SESSION_SECRET"])
+def test_a_secret_from_var_secrets_json_is_refused(name: str) -> None:
+    # Settings hold a generated value, but it did not come from the environment.
+    found = problems(**{name: None})
+    assert found == [
+        f"{name} is not set in the environment (the value generated into var/secrets.json "
+        "is for development only)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("test-token", "a known placeholder value"),
+        ("changeme", "a known placeholder value"),
+        ("secret", "a known placeholder value"),
+        ("please-changeme-before-going-live-0123", "a known placeholder value"),
+        ("Zq8x-short", "too short (10 characters, at least 32)"),
+        ("ab" * 20, "a pattern, not a random value (too few distinct characters)"),
+    ],
+)
+def test_weak_secrets_are_refused(value: str, why: str) -> None:
+    token = problems(production_settings(rasa_auth_token=value), RASA_AUTH_TOKEN=value)
+    assert token == [f"RASA_AUTH_TOKEN is {why}"]
+    cookie = problems(production_settings(session_secret=value), SESSION_SECRET=value)
+    assert cookie == [f"SESSION_SECRET is {why}"]
+
+
+def test_the_same_value_for_both_secrets_is_refused() -> None:
+    settings = production_settings(session_secret=STRONG_TOKEN)
+    assert problems(settings, SESSION_SECRET=STRONG_TOKEN) == [
+        "RASA_AUTH_TOKEN and SESSION_SECRET are the same value"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("host", "reason"),
+    [
+        ("0.0.0.0", "listens on every interface, public ones included"),
+        ("::", "listens on every interface, public ones included"),
+        ("8.8.8.8", "is a public address"),
+        ("2001:4860:4860::8888", "is a public address"),
+        ("api.example.net", "resolves to 10.0.0.1, 93.184.216.34; is a public address"),
+        ("rasa.nowhere", "does not resolve, so what it would listen on cannot be checked"),
+    ],
+)
+def test_rasa_and_the_action_server_must_not_listen_publicly(host: str, reason: str) -> None:
+    tail = ": Rasa's API and the action server must listen on loopback or a private network only"
+    assert problems(production_settings(rasa_host=host)) == [f"RASA_HOST={host!r} {reason}{tail}"]
+    assert problems(production_settings(action_host=host)) == [
+        f"ACTION_HOST={host!r} {reason}{tail}"
+    ]
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1", "::1", "localhost", "10.1.2.3", "192.168.1.20", "fd00::5", "rasa.internal"],
+)
+def test_loopback_and_private_addresses_are_fine(host: str) -> None:
+    assert problems(production_settings(rasa_host=host, action_host=host)) == []
+
+
+def test_placeholder_wechat_credentials_are_refused() -> None:
+    from tests.support.fake_wechat import AES_KEY, APP_SECRET, TOKEN  # the test suite's own values
+
+    found = problems(
+        WECHAT_TOKEN=TOKEN,
+        WECHAT_APP_ID="wx1",
+        WECHAT_APP_SECRET=APP_SECRET,
+        WECHAT_AES_KEY=AES_KEY,
+    )
+    assert found == [
+        "WECHAT_TOKEN is a placeholder value",
+        "WECHAT_APP_SECRET is a placeholder value",
+        "WECHAT_AES_KEY is a placeholder value (let the platform generate the EncodingAESKey)",
+    ]
+    short = problems(WECHAT_TOKEN="abc123", WECHAT_APP_SECRET="…", WECHAT_AES_KEY=WECHAT_AES_KEY)
+    assert short == [
+        "WECHAT_TOKEN is too short (6 characters, at least 16): it can be recovered offline "
+        "from one signed request",
+        "WECHAT_APP_SECRET is a placeholder value",
+    ]
+    # WeChat off: its variables are not looked at.
+    assert problems(WECHAT_APP_SECRET="fake", WECHAT_AES_KEY=AES_KEY) == []
+
+
+def test_warnings_do_not_refuse() -> None:
+    settings = production_settings(
+        database_url="sqlite:///var/ipbot.db",
+        gateway_host="0.0.0.0",
+        allowed_origins=("*", "https://chat.example.gov.cn"),
+    )
+    env = production_env(WECHAT_TOKEN=WECHAT_TOKEN)
+    report = review(settings, env, no_dns)
+    assert report.problems == []
+    assert report.warnings == [
+        "WECHAT_AES_KEY is not set: WeChat messages travel in plaintext mode (use safe mode)",
+        "DATABASE_URL is SQLite: production should use PostgreSQL (one SQLite file allows one "
+        "writer at a time and cannot be shared by several gateways)",
+        "BOT_HOST='0.0.0.0' listens on every interface, public ones included: the gateway then "
+        "answers plain HTTP directly; the documented set-up is 127.0.0.1 behind a TLS reverse "
+        "proxy",
+        "BOT_ALLOWED_ORIGINS entry '*' never matches a browser's Origin (expected "
+        "scheme://host[:port], no wildcards)",
+    ]
+
+
+def test_every_problem_is_listed_at_once() -> None:
+    settings = production_settings(rasa_auth_token="test-token", rasa_host="0.0.0.0")
+    stream = io.StringIO()
+    env = production_env(RASA_AUTH_TOKEN="test-token", SESSION_SECRET=None)
+    assert startup_check(settings, env, stream, no_dns) == 2
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "Refusing to start with BOT_ENV=production:"
+    assert [line.split(" ", 4)[3] for line in lines[1:-1]] == [
+        "RASA_AUTH_TOKEN",
+        "SESSION_SECRET",
+        "RASA_HOST='0.0.0.0'",
+    ]
+    assert len(lines) == 5 and "BOT_ENV=development" in lines[-1]
+
+
+def test_development_never_refuses() -> None:
+    awful = production_settings(
+        rasa_auth_token="t", session_secret="t", rasa_host="0.0.0.0", action_host="8.8.8.8",
+        database_url="sqlite:///x.db",
+    )  # fmt: skip
+    for env in ({}, {"BOT_ENV": "development"}, {"BOT_ENV": "Development"}):
+        stream = io.StringIO()
+        assert check_settings(awful, env, no_dns) == []
+        assert startup_check(awful, env, stream, no_dns) == 0 and stream.getvalue() == ""
+
+
+def test_an_unknown_environment_name_is_refused() -> None:
+    # A typo must not switch the check off.
+    assert check_settings(production_settings(), {"BOT_ENV": "prod"}, no_dns) == [
+        "BOT_ENV must be 'development' or 'production', got 'prod'"
+    ]
+
+
+# ---- the real command line --------------------------------------------------------------------
+
+
+def serve_env(tmp_path: Path, **env: str) -> dict[str, str]:
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("BOT_", "RASA_", "ACTION_", "WECHAT_", "DATABASE_URL", "SESSION_"))
+    }
+    return {
+        **base,
+        "BOT_VAR_DIR": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
+        "BOT_PORT": str(free_port()),
+        "RASA_PORT": str(free_port()),
+        **env,
+    }
+
+
+def test_serve_refuses_a_default_secret_in_production(tmp_path: Path) -> None:
+    env = serve_env(
+        tmp_path, BOT_ENV="production", RASA_AUTH_TOKEN="test-token", RASA_HOST="0.0.0.0"
+    )
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "serve"],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "Refusing to start with BOT_ENV=production:" in done.stderr
+    assert "  - RASA_AUTH_TOKEN is a known placeholder value" in done.stderr
+    assert "  - SESSION_SECRET is not set in the environment" in done.stderr
+    assert "  - RASA_HOST='0.0.0.0' listens on every interface" in done.stderr
+    assert "warning: DATABASE_URL is SQLite" in done.stderr
+    assert time.monotonic() - started < 30
+
+
+def test_serve_starts_in_production_with_good_settings_and_in_development(
+    tmp_path: Path,
+) -> None:
+    """The check lets a good configuration through (and development with defaults)."""
+    good = {
+        "BOT_ENV": "production",
+        "RASA_AUTH_TOKEN": secrets.token_urlsafe(32),
+        "SESSION_SECRET": secrets.token_urlsafe(32),
+    }
+    for extra in (good, {}):
+        env = serve_env(tmp_path, **extra)
+        url = f"http://127.0.0.1:{env['BOT_PORT']}/healthz"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "serve"],
+            cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while not answers(url):
+                assert process.poll() is None, process.stdout.read().decode()  # type: ignore[union-attr]
+                assert time.monotonic() < deadline, "the gateway did not start"
+                time.sleep(0.2)
+            with urllib.request.urlopen(url.replace("/healthz", "/"), timeout=5) as page:
+                assert page.status == 200
+        finally:
+            process.terminate()
+            process.wait(15)

@@ -1,0 +1,502 @@
+"""/wechat in the real gateway app and pipeline, with a local stand-in for Rasa's REST channel and
+the fake WeChat API: what the channel itself decides (modes, dedupe, timing, numbers, events,
+handoff over the customer-service API). The real model: tests/e2e/test_wechat_e2e.py."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select, text
+
+from bot.app import create_app
+from bot.conversation.frames import HOT_QUESTIONS, WELCOME_TEXT
+from bot.conversation.handoff import NOBODY_TEXT, HandoffError
+from bot.db import handoffs
+from bot.db.conversations import Message
+from bot.db.engine import session_factory
+from bot.db.migrate import upgrade
+from bot.db.staff import StaffUser
+from bot.settings import Settings
+from bot.web.keys import PIPELINE
+from bot.wechat.render import UNSUPPORTED_TEXT
+from bot.wechat.routes import WECHAT, WECHAT_CONFIG
+from tests.conftest import require_service
+from tests.support.fake_wechat import (
+    AES_KEY,
+    APP_ID,
+    APP_SECRET,
+    TOKEN,
+    FakeWechat,
+    new_msg_id,
+    new_openid,
+    open_reply,
+    sign,
+    signature,
+    text_xml,
+    xml_of,
+)
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+class ScriptedRasa:
+    """Rasa's REST channel: answers from a script (message → replies), records what it got."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.script: dict[str, list[dict[str, Any]]] = {}
+        self.delay = 0.0
+        self.port = 0
+
+    def messages(self) -> list[str]:
+        return [r["message"] for r in self.received]
+
+    def app(self) -> web.Application:
+        async def webhook(request: web.Request) -> web.Response:
+            body = await request.json()
+            self.received.append(body)
+            await asyncio.sleep(self.delay)
+            default = [{"recipient_id": body["sender"], "text": f"答：{body['message']}"}]
+            return web.json_response(self.script.get(body["message"], default))
+
+        async def version(_: web.Request) -> web.Response:
+            return web.json_response({"version": "3.6.21"})
+
+        async def events(_: web.Request) -> web.Response:  # the handoff's "resume"
+            return web.json_response({})
+
+        app = web.Application()
+        app.router.add_post("/webhooks/rest/webhook", webhook)
+        app.router.add_get("/version", version)
+        app.router.add_post("/conversations/{id}/tracker/events", events)
+        return app
+
+
+@pytest.fixture()
+async def rasa() -> AsyncIterator[ScriptedRasa]:
+    scripted = ScriptedRasa()
+    server = TestServer(scripted.app(), host="127.0.0.1")
+    await server.start_server()
+    scripted.port = server.port
+    yield scripted
+    await server.close()
+
+
+@pytest.fixture()
+def api() -> Iterator[FakeWechat]:
+    fake = FakeWechat().start()
+    yield fake
+    fake.stop()
+
+
+@dataclass
+class Wechat:
+    """One gateway with WeChat on, as WeChat's servers talk to it."""
+
+    client: TestClient
+    database_url: str
+    openid: str = field(default_factory=new_openid)
+
+    @property
+    def app(self) -> web.Application:
+        return self.client.server.app
+
+    async def push(self, xml: str, mode: str = "plaintext") -> tuple[int, dict[str, Any] | None]:
+        signed = sign(xml, mode)
+        response = await self.client.post("/wechat", params=signed.params, data=signed.body)
+        body = await response.text()
+        if response.status != 200:
+            return response.status, {"error": body}
+        return 200, open_reply(body, signed.params)
+
+    async def say(self, content: str, msg_id: int | None = None, mode: str = "plaintext") -> str:
+        """The passive reply's text ("" for "success")."""
+        status, reply = await self.push(text_xml(self.openid, content, msg_id), mode)
+        assert status == 200, reply
+        return "" if reply is None else reply["Content"]
+
+
+GatewayFactory = Callable[..., Awaitable[Wechat]]
+
+
+@pytest.fixture()
+async def make_gateway(
+    tmp_path: Path, rasa: ScriptedRasa, api: FakeWechat, aiohttp_client, monkeypatch
+) -> GatewayFactory:
+    database_url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    upgrade(database_url)
+
+    async def make(**env: str) -> Wechat:
+        settings = Settings(
+            var_dir=tmp_path,
+            database_url=database_url,
+            rasa_port=rasa.port,
+            action_port=1,
+            rasa_auth_token="t",
+            session_secret="s",
+            rasa_timeout=2,
+            handoff_hours="always",
+        )
+        wechat_env = {
+            "WECHAT_TOKEN": TOKEN,
+            "WECHAT_APP_ID": APP_ID,
+            "WECHAT_APP_SECRET": APP_SECRET,
+            "WECHAT_AES_KEY": AES_KEY,
+            "WECHAT_API_BASE": api.url,
+            "REDIS_URL": "",
+            **env,
+        }
+        for name, value in wechat_env.items():
+            monkeypatch.setenv(name, value)
+        app = create_app(settings)
+        return Wechat(await aiohttp_client(app), database_url)
+
+    return make
+
+
+@pytest.fixture()
+async def wechat(make_gateway: GatewayFactory) -> Wechat:
+    return await make_gateway()
+
+
+# ---- the endpoint -----------------------------------------------------------------------------
+
+
+async def test_server_address_check(wechat: Wechat) -> None:
+    params = {"signature": signature(TOKEN, "1700000000", "abc"), "timestamp": "1700000000"}
+    params |= {"nonce": "abc", "echostr": "5927361828374"}
+    response = await wechat.client.get("/wechat", params=params)
+    assert (response.status, await response.text()) == (200, "5927361828374")
+    forged = await wechat.client.get("/wechat", params={**params, "signature": "f" * 40})
+    assert forged.status == 403
+
+
+@pytest.mark.parametrize("mode", ["plaintext", "compatible", "safe"])
+async def test_a_question_gets_a_passive_reply_in_every_mode(
+    wechat: Wechat, rasa: ScriptedRasa, mode: str
+) -> None:
+    rasa.script["商标受理窗口在哪"] = [
+        {"text": "宁波市商标受理窗口由商标局委托设立。", "buttons": [
+            {"title": "品牌指导站", "payload": "/find_brand_station"},
+            {"title": "转人工", "payload": "/request_human"}]},
+    ]  # fmt: skip
+    status, reply = await wechat.push(text_xml(wechat.openid, "商标受理窗口在哪"), mode)
+    assert status == 200 and reply is not None
+    assert reply["ToUserName"] == wechat.openid and reply["MsgType"] == "text"
+    assert reply["Content"] == (
+        "宁波市商标受理窗口由商标局委托设立。\n\n回复数字：\n1. 品牌指导站\n2. 转人工"
+    )
+    assert rasa.received == [{"sender": "wx-" + wechat.openid, "message": "商标受理窗口在哪"}]
+    with session_factory(wechat.database_url)() as session:
+        stored = session.execute(select(Message).order_by(Message.id)).scalars().all()
+    assert [(m.role, m.text) for m in stored] == [
+        ("user", "商标受理窗口在哪"),
+        ("bot", "宁波市商标受理窗口由商标局委托设立。"),
+    ]
+
+
+async def test_refused_requests_never_reach_the_bot(wechat: Wechat, rasa: ScriptedRasa) -> None:
+    signed = sign(text_xml(wechat.openid, "你好"), "safe")
+    cases = [
+        ({**signed.params, "signature": "0" * 40}, signed.body, 403),
+        ({**signed.params, "msg_signature": "0" * 40}, signed.body, 403),
+        ({}, signed.body, 403),
+        (signed.params, b"<xml><Encrypt>", 400),
+    ]
+    plain = sign("", "plaintext")
+    cases += [(plain.params, body, 400) for body in (b"<xml><MsgType>", b"", b"<a/>", b"\xff")]
+    for params, body, status in cases:
+        response = await wechat.client.post("/wechat", params=params, data=body)
+        assert response.status == status, (params, body, await response.text())
+    assert rasa.received == []
+
+
+async def test_a_resent_message_is_answered_once(wechat: Wechat, rasa: ScriptedRasa) -> None:
+    msg_id = new_msg_id()
+    replies = [await wechat.say("专利能贷款吗", msg_id, mode="safe") for _ in range(3)]
+    assert replies == ["答：专利能贷款吗", "", ""]
+    assert rasa.messages() == ["专利能贷款吗"]
+
+
+async def test_the_database_stops_a_copy_another_gateway_received(
+    make_gateway: GatewayFactory, rasa: ScriptedRasa
+) -> None:
+    first, second = await make_gateway(), await make_gateway()  # two processes, no Redis
+    second.openid = first.openid
+    msg_id = new_msg_id()
+    assert await first.say("有哪些知识产权保险", msg_id) == "答：有哪些知识产权保险"
+    assert await second.say("有哪些知识产权保险", msg_id) == ""
+    assert rasa.messages() == ["有哪些知识产权保险"]
+
+
+async def test_redis_dedupes_across_gateways(
+    make_gateway: GatewayFactory, rasa: ScriptedRasa
+) -> None:
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError as exc:
+        require_service("Redis", exc)
+    first = await make_gateway(REDIS_URL=REDIS_URL)
+    second = await make_gateway(REDIS_URL=REDIS_URL)
+    second.openid = first.openid
+    msg_id = new_msg_id()
+    key = f"ipbot:wechat:msg:{APP_ID}:msg:{msg_id}"
+    assert await first.say("地理标志有多少", msg_id) == "答：地理标志有多少"
+    assert 0 < client.ttl(key) <= 600
+    assert await second.say("地理标志有多少", msg_id) == ""
+    # Redis decides before the database is asked: a MsgId already taken there is not stored.
+    taken = new_msg_id()
+    client.set(f"ipbot:wechat:msg:{APP_ID}:msg:{taken}", "1", ex=60)
+    assert await second.say("这条已被另一台服务器处理", taken) == ""
+    assert rasa.messages() == ["地理标志有多少"]
+    with session_factory(first.database_url)() as session:
+        texts = session.execute(select(Message.text).where(Message.role == "user")).scalars()
+        assert list(texts) == ["地理标志有多少"]
+    client.close()
+
+
+async def test_a_late_answer_comes_through_customer_service_only(
+    make_gateway: GatewayFactory, rasa: ScriptedRasa, api: FakeWechat
+) -> None:
+    wechat = await make_gateway(WECHAT_REPLY_TIMEOUT="0.2")
+    rasa.delay = 0.6
+    rasa.script["质押融资怎么办"] = [
+        {"text": "可以质押融资。"},
+        {"text": "需要人工吗？", "buttons": [{"title": "转人工", "payload": "/request_human"}]},
+    ]
+    started = asyncio.get_running_loop().time()
+    assert await wechat.say("质押融资怎么办") == ""  # "success", in time for WeChat
+    assert asyncio.get_running_loop().time() - started < 0.5
+    sent = await asyncio.to_thread(api.wait_for_sends, wechat.openid, 1)
+    assert sent == ["可以质押融资。\n\n需要人工吗？\n\n回复数字：\n1. 转人工"]
+    await asyncio.sleep(0.2)
+    assert len(api.sent_to(wechat.openid)) == 1  # exactly one way, once
+
+
+async def test_a_long_answer_continues_through_customer_service(
+    wechat: Wechat, rasa: ScriptedRasa, api: FakeWechat
+) -> None:
+    long_text = "\n".join(f"第{i}条：" + "知识产权" * 40 for i in range(12))  # ~6 KB: 3 messages
+    rasa.script["详细说说"] = [{"text": long_text}]
+    passive = await wechat.say("详细说说")
+    assert 0 < len(passive.encode()) <= 2048 and passive.startswith("第0条")
+    rest = await asyncio.to_thread(api.wait_for_sends, wechat.openid, 2)
+    assert "\n".join([passive, *rest]) == long_text
+    assert all(len(m.encode()) <= 2048 for m in rest)
+
+
+async def test_numbers_answer_the_options_last_shown(wechat: Wechat, rasa: ScriptedRasa) -> None:
+    rasa.script["品牌指导站在哪"] = [
+        {"text": "请问您在哪个区县？", "buttons": [
+            {"title": "海曙区", "payload": '/inform{"district": "海曙区"}'},
+            {"title": "江北区", "payload": '/inform{"district": "江北区"}'}]},
+        {"text": "也可以：", "buttons": [{"title": "转人工", "payload": "/request_human"}]},
+    ]  # fmt: skip
+    shown = await wechat.say("品牌指导站在哪")
+    assert "1. 海曙区\n2. 江北区" in shown and "3. 转人工" in shown
+    assert await wechat.say("２") == '答：/inform{"district": "江北区"}'
+    assert rasa.received[-1]["message"] == '/inform{"district": "江北区"}'
+    with session_factory(wechat.database_url)() as session:
+        chosen = session.execute(select(Message).where(Message.payload.is_not(None))).scalar_one()
+    assert (chosen.text, chosen.payload) == ("江北区", '/inform{"district": "江北区"}')
+    # That answer had no options: a number is now just text for the bot.
+    assert await wechat.say("2") == "答：2"
+    rasa.script["品牌指导站"] = rasa.script["品牌指导站在哪"]
+    await wechat.say("品牌指导站")
+    assert await wechat.say("7") == "请回复 1 到 3 之间的数字，或直接输入您的问题。"
+    assert rasa.messages()[-1] == "品牌指导站"
+
+
+async def test_subscribe_welcomes_with_hot_questions_to_choose_by_number(
+    wechat: Wechat, rasa: ScriptedRasa
+) -> None:
+    subscribe = xml_of({"MsgType": "event", "Event": "subscribe", "EventKey": ""}, wechat.openid)
+    status, reply = await wechat.push(subscribe, "safe")
+    assert status == 200 and reply is not None
+    assert reply["Content"].startswith(WELCOME_TEXT)
+    assert f"1. {HOT_QUESTIONS[0]}" in reply["Content"]
+    assert await wechat.say("1") == f"答：{HOT_QUESTIONS[0]}"
+    assert rasa.messages() == [HOT_QUESTIONS[0]]  # sent as typed text
+    status, again = await wechat.push(subscribe, "safe")  # WeChat resending the same event
+    assert (status, again) == (200, None)
+
+
+async def test_a_shared_location_asks_for_the_nearest_stations(
+    wechat: Wechat, rasa: ScriptedRasa
+) -> None:
+    location = {"MsgType": "location", "Location_X": 29.8683, "Location_Y": 121.5440,
+                "Scale": 15, "Label": "宁波市鄞州区天童南路", "MsgId": new_msg_id()}  # fmt: skip
+    assert await wechat.say("ignored") == "答：ignored"
+    status, reply = await wechat.push(xml_of(location, wechat.openid))
+    assert status == 200 and reply["Content"] == "答：/find_brand_station"
+    assert rasa.received[-1]["metadata"] == {"latitude": 29.8683, "longitude": 121.544}
+    # The LOCATION event (location reporting on) is answered once in a while, not every time.
+    for created in (1_700_000_000, 1_700_000_100):
+        event = {"MsgType": "event", "Event": "LOCATION", "Latitude": 29.9, "Longitude": 121.6,
+                 "Precision": 30.0}  # fmt: skip
+        await wechat.push(xml_of(event, wechat.openid, created=created))
+    assert rasa.messages().count("/find_brand_station") == 2
+    assert rasa.received[-1]["metadata"] == {"latitude": 29.9, "longitude": 121.6}
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"MsgType": "image", "PicUrl": "http://x/y.jpg", "MediaId": "m1"},
+        {"MsgType": "voice", "MediaId": "m2", "Format": "amr"},
+        {"MsgType": "video", "MediaId": "m3", "ThumbMediaId": "t3"},
+        {"MsgType": "link", "Title": "t", "Description": "d", "Url": "http://x"},
+        {"MsgType": "file", "Title": "a.pdf"},
+    ],
+)
+async def test_other_message_types_get_a_polite_explanation(
+    wechat: Wechat, rasa: ScriptedRasa, fields: dict[str, Any]
+) -> None:
+    status, reply = await wechat.push(xml_of({**fields, "MsgId": new_msg_id()}, wechat.openid))
+    assert status == 200 and reply["Content"] == UNSUPPORTED_TEXT
+    assert rasa.received == []
+
+
+async def test_recognised_speech_is_a_question(wechat: Wechat, rasa: ScriptedRasa) -> None:
+    voice = {"MsgType": "voice", "MediaId": "m", "Format": "amr", "Recognition": "专利预审怎么申请",
+             "MsgId": new_msg_id()}  # fmt: skip
+    _status, reply = await wechat.push(xml_of(voice, wechat.openid))
+    assert reply["Content"] == "答：专利预审怎么申请"
+
+
+async def test_unsubscribe_and_empty_text_need_no_answer(
+    wechat: Wechat, rasa: ScriptedRasa
+) -> None:
+    unsubscribe = xml_of({"MsgType": "event", "Event": "unsubscribe"}, wechat.openid)
+    assert await wechat.push(unsubscribe) == (200, None)
+    assert await wechat.say("   ") == ""
+    assert await wechat.say("长" * 501) == "消息太长了（501字），请控制在500字以内。"
+    assert rasa.received == []
+
+
+async def test_rasa_down_apologises_and_offers_a_person(
+    make_gateway: GatewayFactory, rasa: ScriptedRasa
+) -> None:
+    wechat = await make_gateway()
+    rasa.script["你好"] = "not a list"  # type: ignore[assignment] - Rasa answering nonsense
+    reply = await wechat.say("你好")
+    assert reply == "系统繁忙，请稍后再试，或转人工咨询。\n\n如需人工服务，请回复“转人工”。"
+
+
+async def test_a_message_the_database_cannot_store_is_to_be_resent(
+    wechat: Wechat, rasa: ScriptedRasa
+) -> None:
+    with session_factory(wechat.database_url)() as session:
+        session.execute(text("DROP TABLE messages"))
+        session.commit()
+    msg_id = new_msg_id()
+    expected = "抱歉，系统繁忙，您的消息没有收到，请稍后重新发送。"
+    assert await wechat.say("你好", msg_id) == expected
+    assert await wechat.say("你好", msg_id) == expected  # the resent copy is not taken as done
+    assert rasa.received == []
+
+
+# ---- handoff over the customer-service API ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Agent:
+    id: int
+    display_name: str
+    role: str = "agent"
+
+    @property
+    def is_admin(self) -> bool:
+        return False
+
+
+def add_agent(database_url: str, name: str) -> Agent:
+    with session_factory(database_url)() as session:
+        user = StaffUser(
+            username=f"agent-{uuid.uuid4().hex[:8]}",
+            display_name=name,
+            password_hash="x",
+            role="agent",
+            active=True,
+            failed_logins=0,
+        )
+        session.add(user)
+        session.commit()
+        return Agent(user.id, name)
+
+
+HANDOFF_REPLY = [{"custom": {"handoff": {"reason": "user", "intents": []}}}]
+
+
+async def test_nobody_online_offers_a_ticket_left_by_text(
+    wechat: Wechat, rasa: ScriptedRasa
+) -> None:
+    rasa.script["/request_human"] = HANDOFF_REPLY
+    reply = await wechat.say("转人工")
+    assert rasa.messages() == ["/request_human"]
+    assert reply.startswith(NOBODY_TEXT) and "留言 13800000000" in reply
+    bad = await wechat.say("留言 1380000 请回电")
+    assert bad.startswith("留言没有提交：手机号应为11位")
+    saved = await wechat.say("留言 13800000000 想咨询商标续展")
+    assert saved.startswith("留言已收到（编号 ")
+    with session_factory(wechat.database_url)() as session:
+        ticket = session.execute(select(handoffs.Ticket)).scalar_one()
+    assert (ticket.conversation_id, ticket.phone, ticket.message) == (
+        "wx-" + wechat.openid,
+        "13800000000",
+        "想咨询商标续展",
+    )
+    assert rasa.messages() == ["/request_human"]  # none of it went to the bot
+
+
+async def test_staff_replies_reach_the_user_and_failures_reach_staff(
+    wechat: Wechat, rasa: ScriptedRasa, api: FakeWechat
+) -> None:
+    conversation = "wx-" + wechat.openid
+    assert await wechat.say("你好") == "答：你好"
+    agent = add_agent(wechat.database_url, "王小明")
+    with session_factory(wechat.database_url)() as session:
+        handoff = handoffs.create_handoff(session, conversation, "user", [], handoffs.WAITING)
+    desk = wechat.app[PIPELINE].desk
+    await desk.accept(handoff.id, agent)
+    assert await asyncio.to_thread(api.wait_for_sends, wechat.openid, 1) == [
+        "人工客服 王小明 已接入"
+    ]
+    assert await wechat.say("我的商标被抢注了怎么办") == ""  # to staff, not the bot
+    assert "我的商标被抢注了怎么办" not in " ".join(rasa.messages())
+    await desk.staff_reply(conversation, agent, "c1", "您好，请提供商标注册号。")
+    assert api.sent_to(wechat.openid)[-1] == "【人工客服 王小明】\n您好，请提供商标注册号。"
+    api.expire_tokens()  # the cached token dies: fetched again, the reply still goes out
+    await desk.staff_reply(conversation, agent, "c2", "收到。")
+    assert api.sent_to(wechat.openid)[-1] == "【人工客服 王小明】\n收到。"
+    assert api.token_requests == 2
+    api.send_errcode = 45015  # the user has been silent for more than 48 hours
+    with pytest.raises(HandoffError) as failed:
+        await desk.staff_reply(conversation, agent, "c3", "还在吗？")
+    assert failed.value.code == "delivery_failed"
+    assert "48小时" in failed.value.text
+    api.send_errcode = 0
+    await desk.close(conversation, agent)
+    closing = await asyncio.to_thread(api.wait_for_sends, wechat.openid, 5)
+    assert closing[-2:][0].startswith("本次人工服务已结束") and "5. 非常满意" in closing[-1]
+    assert await wechat.say("4") == "感谢您的评价！"
+    with session_factory(wechat.database_url)() as session:
+        assert session.get(handoffs.Handoff, handoff.id).rating == 4
+
+
+def test_settings_without_a_token_serve_no_wechat_route(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("WECHAT_TOKEN", raising=False)
+    settings = Settings(var_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'x.db'}")
+    app = create_app(settings)
+    assert WECHAT_CONFIG not in app and WECHAT not in app
+    assert not any(r.resource.canonical == "/wechat" for r in app.router.routes() if r.resource)
