@@ -76,6 +76,9 @@ class Settings:
     rasa_auth_token: str = field(default="", repr=False)
     session_secret: str = field(default="", repr=False)
     rasa_timeout: float = 5.0
+    # The one deadline for database work run from async code (gateway and action server alike):
+    # past it the caller gets a clear failure (an apology and 转人工), never a hang.
+    db_timeout: float = 5.0
     # Origins allowed to open the chat websocket besides the page's own origin.
     allowed_origins: tuple[str, ...] = ()
     # Web chat flood limit: at most this many messages per window (seconds) per conversation.
@@ -129,6 +132,7 @@ class Settings:
             session_secret=os.environ.get("SESSION_SECRET")
             or load_or_create_secret(var_dir, "session_secret"),
             rasa_timeout=_env_float("RASA_TIMEOUT", 5.0),
+            db_timeout=_env_float("DB_TIMEOUT", 5.0),
             allowed_origins=_env_list("BOT_ALLOWED_ORIGINS"),
             chat_rate_limit=_env_int("CHAT_RATE_LIMIT", 10),
             chat_rate_window=_env_float("CHAT_RATE_WINDOW", 10.0),
@@ -156,6 +160,7 @@ class Settings:
             "RASA_AUTH_TOKEN": self.rasa_auth_token,
             "SESSION_SECRET": self.session_secret,
             "RASA_TIMEOUT": str(self.rasa_timeout),
+            "DB_TIMEOUT": str(self.db_timeout),
             "BOT_ALLOWED_ORIGINS": ",".join(self.allowed_origins),
             "CHAT_RATE_LIMIT": str(self.chat_rate_limit),
             "CHAT_RATE_WINDOW": str(self.chat_rate_window),
