@@ -20,7 +20,7 @@ from actions.replies import HUMAN_BUTTON, shorten
 from bot.db.insurance import all_products
 from bot.db.leads import store_lead
 from bot.domain.phone import contact_phone_problem, normalize
-from bot.kb.schema import INSURANCE_TYPES
+from bot.domain.vocabulary import INSURANCE_TYPES
 
 logger = logging.getLogger(__name__)
 

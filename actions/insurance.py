@@ -1,7 +1,8 @@
 """`action_insurance_products`: IP insurance products from the database, then a consultation offer.
 
-No insurance_type asked → the overview (utter_ip_insurance, with its 2021 figures) and every
-product's card; one asked → that product's card. Premiums and limits are shown only where a
+A specific question the knowledge base answers confidently ("商标保险最高赔多少") gets that answer.
+No insurance_type asked → the topic's overview item (with its 2021 figures) and every product's
+card; one asked → that product's card. Premiums and limits are shown only where a
 source gives them; otherwise the card says 待核实 and the bot offers a person.
 """
 
@@ -13,10 +14,11 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.answers import answer_specific, send_overview
 from actions.knowledge import KnowledgeUnavailable, query
 from actions.replies import HUMAN_BUTTON, consultation_button, insurance_products_payload
 from bot.db.insurance import all_products, products_of_type
-from bot.kb.schema import INSURANCE_TYPES
+from bot.domain.vocabulary import INSURANCE_TYPES
 
 OFFER = "如需了解投保条件、保费和补贴，可以登记咨询，工作人员会联系您。"
 
@@ -37,8 +39,12 @@ class ActionInsuranceProducts(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         insurance_type = requested_insurance_type(tracker)
+        events: list[EventType] = []
         if insurance_type is None:
-            dispatcher.utter_message(response="utter_ip_insurance")
+            answered = await answer_specific(dispatcher, tracker)
+            if answered is not None:
+                return answered
+            events = await send_overview(dispatcher, "ask_ip_insurance")
         try:
             if insurance_type is None:
                 products = await query(all_products)
@@ -67,4 +73,4 @@ class ActionInsuranceProducts(Action):
         unknown_price = any(p.premium is None for p in products)
         tail = "保费和保额待核实。" if unknown_price else ""
         dispatcher.utter_message(text=tail + OFFER, buttons=[consultation_button(), HUMAN_BUTTON])
-        return []
+        return events

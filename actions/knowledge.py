@@ -1,39 +1,41 @@
-"""Run knowledge-base queries off the event loop, with a deadline.
+"""Run knowledge-base queries off the event loop, with the one database deadline.
 
 The action server is asynchronous while SQLAlchemy 1.4 is used synchronously here, so each query
-runs in a worker thread; a dead or slow database raises KnowledgeUnavailable instead of hanging.
+runs through bot.db.runner.run_db (a worker thread, Settings.db_timeout); a dead or slow database
+raises KnowledgeUnavailable instead of hanging.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
 from collections.abc import Callable
+from functools import lru_cache
 from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
-from bot.db.engine import session_factory
-from bot.settings import database_url_from_env
+from bot.db.runner import run_db
+from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-
-QUERY_TIMEOUT_SECONDS = float(os.environ.get("ACTION_DB_TIMEOUT", "3"))
 
 
 class KnowledgeUnavailable(RuntimeError):
     """The knowledge base could not answer in time."""
 
 
-async def query(work: Callable[[Session], T]) -> T:
-    def in_session() -> T:
-        with session_factory(database_url_from_env())() as session:
-            return work(session)
+@lru_cache(maxsize=1)
+def action_settings() -> Settings:
+    """The action server's settings (DATABASE_URL, DB_TIMEOUT …), read once, on first use."""
+    return Settings.from_env()
 
+
+async def query(work: Callable[[Session], T]) -> T:
+    """Run `work(session)` within DB_TIMEOUT; any failure becomes KnowledgeUnavailable."""
     try:
-        return await asyncio.wait_for(asyncio.to_thread(in_session), QUERY_TIMEOUT_SECONDS)
+        settings = action_settings()
+        return await run_db(settings.database_url, work, settings.db_timeout)
     except Exception as exc:  # any database failure becomes one answer for the user
         logger.exception("knowledge base query failed")
         raise KnowledgeUnavailable(str(exc)) from exc

@@ -50,6 +50,10 @@ def service_points_payload(
     return {"kind": "service_points", "items": items}
 
 
+def missing_details(points: list[ServicePoint]) -> bool:
+    return any(not (p.address and p.phone) for p in points)
+
+
 def insurance_product_card(product: InsuranceProduct) -> dict[str, Any]:
     """Exactly the keys the web chat renders; unknown values stay None ("待核实" on screen)."""
     return {

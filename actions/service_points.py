@@ -10,7 +10,13 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.knowledge import KnowledgeUnavailable, query
 from actions.location import shared_location
-from actions.replies import HUMAN_BUTTON, district_buttons, service_points_payload
+from actions.answers import answer_specific
+from actions.replies import (
+    HUMAN_BUTTON,
+    district_buttons,
+    missing_details,
+    service_points_payload,
+)
 from bot.db.models import ServicePoint
 from bot.db.service_points import (
     Lookup,
@@ -47,10 +53,6 @@ def requested_service_type(tracker: Tracker) -> str:
 def requested_district(tracker: Tracker) -> str | None:
     """The district named in the latest message (entities are already synonym-mapped)."""
     return next(tracker.get_latest_entity_values("district"), None)
-
-
-def missing_details(points: list[ServicePoint]) -> bool:
-    return any(not (p.address and p.phone) for p in points)
 
 
 def distance_text(pairs: list[tuple[ServicePoint, float]]) -> str:
@@ -100,6 +102,12 @@ class ActionFindServicePoints(Action):
 
         if location is not None and district is None:
             return events + await self.answer_nearest(dispatcher, service_type, location)
+
+        if district is None and not tracker.get_slot("requested_slot"):
+            # "品牌指导站提供什么服务": a specific question, not a search for a place.
+            answered = await answer_specific(dispatcher, tracker)
+            if answered is not None:
+                return answered
 
         if district is None:
             dispatcher.utter_message(

@@ -37,7 +37,9 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
             http, settings.rasa_urls, settings.rasa_timeout, settings.rasa_auth_token
         )
         hours = WorkingHours.parse(settings.handoff_hours, settings.handoff_timezone)
-        app[PIPELINE] = Pipeline(ChatStore(settings.database_url), app[RASA_CLIENT], hours)
+        app[PIPELINE] = Pipeline(
+            ChatStore(settings.database_url, settings.db_timeout), app[RASA_CLIENT], hours
+        )
         app[BUS] = make_bus(settings.redis_url, settings.redis_namespace)
         await app[BUS].start()
         yield

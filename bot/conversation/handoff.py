@@ -13,16 +13,24 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.conversation.channel import DeliveryFailed
 from bot.conversation.frames import MAX_MESSAGE_CHARS, iso_time
 from bot.conversation.hours import WorkingHours
 from bot.conversation.store import ChatStore
-from bot.db import conversations, handoffs
-from bot.db.handoffs import ACTIVE, CLOSED, OFFLINE, RATINGS, RETURNED, WAITING, Handoff
-from bot.db.staff import StaffUser
+from bot.db import conversations, handoffs, tickets
+from bot.db.handoffs import (
+    ACTIVE,
+    CLOSED,
+    OFFLINE,
+    RATINGS,
+    RETURNED,
+    WAITING,
+    Handoff,
+    RatingRefused,
+)
+from bot.db.staff import display_name_of, find_staff
 from bot.domain.phone import contact_phone_problem, normalize
 from bot.rasa.pool import RasaPool, RasaUnavailable
 
@@ -43,6 +51,11 @@ TICKET_TEXT = "留言已收到（编号 {id}），我们会在工作时间尽快
 MAX_COMMENT_CHARS = 500
 # After a reload, the leave-a-message card comes back for this long (then the moment has passed).
 OFFER_TICKET_FOR = timedelta(minutes=30)
+RATING_REFUSED_TEXT = {
+    RatingRefused.NOT_FOUND: "没有找到这次人工服务。",
+    RatingRefused.NOT_CLOSED: "人工服务结束后才能评价。",
+    RatingRefused.ALREADY_RATED: "这次服务您已经评价过了，谢谢。",
+}
 
 
 class PhoneRefused(ValueError):
@@ -167,15 +180,10 @@ class HandoffDesk:
         elif not self.staff.online_agents():
             offline_reason = "nobody"
 
-        def create(session: Session) -> tuple[Handoff, int]:
-            existing = handoffs.open_handoff(session, conversation_id)
-            if existing is not None:
-                return existing, handoffs.queue_position(session, existing)
-            status = OFFLINE if offline_reason else WAITING
-            handoff = handoffs.create_handoff(session, conversation_id, reason, intents, status)
-            return handoff, handoffs.queue_position(session, handoff)
-
-        handoff, position = await self.store.run(create)
+        status = OFFLINE if offline_reason else WAITING
+        handoff, position = await self.store.run(
+            lambda s: handoffs.open_or_create(s, conversation_id, reason, intents, status)
+        )
         if handoff.status == OFFLINE:
             text = (
                 HOURS_TEXT.format(hours=self.hours.describe())
@@ -221,22 +229,19 @@ class HandoffDesk:
     async def state_frame(self, conversation_id: str) -> dict[str, Any]:
         """The current handoff state, for the history frame of a (re)connecting client."""
 
-        def read(session: Session) -> dict[str, Any]:
-            handoff = handoffs.latest_handoff(session, conversation_id)
-            if handoff is None or handoff.status == RETURNED:
-                return {"type": "handoff", "state": "none"}
-            if handoff.status == OFFLINE:
-                recent = conversations.utcnow() - handoff.requested_at < OFFER_TICKET_FOR
-                if recent and not _has_ticket(session, handoff):
-                    return handoff_frame(handoff, hours=self.hours.describe())
-                return {"type": "handoff", "state": "none"}
-            extra: dict[str, Any] = {}
-            if handoff.status == WAITING:
-                extra["position"] = handoffs.queue_position(session, handoff)
-            agent = session.get(StaffUser, handoff.agent_id) if handoff.agent_id else None
-            return handoff_frame(handoff, agent.display_name if agent else None, **extra)
-
-        return await self.store.run(read)
+        state = await self.store.run(lambda s: handoffs.citizen_handoff(s, conversation_id))
+        handoff = state.handoff
+        if handoff is None or handoff.status == RETURNED:
+            return {"type": "handoff", "state": "none"}
+        if handoff.status == OFFLINE:
+            recent = conversations.utcnow() - handoff.requested_at < OFFER_TICKET_FOR
+            if recent and not state.has_ticket:
+                return handoff_frame(handoff, hours=self.hours.describe())
+            return {"type": "handoff", "state": "none"}
+        extra: dict[str, Any] = {}
+        if handoff.status == WAITING:
+            extra["position"] = state.position
+        return handoff_frame(handoff, state.agent_name, **extra)
 
     async def leave_ticket(self, conversation_id: str, phone: str, text: str) -> int:
         problem = contact_phone_problem(phone)
@@ -248,19 +253,10 @@ class HandoffDesk:
         if len(text) > MAX_MESSAGE_CHARS:
             raise ValueError(f"留言太长了，请控制在{MAX_MESSAGE_CHARS}字以内。")
 
-        def create(session: Session) -> int:
-            handoff = handoffs.latest_handoff(session, conversation_id)
-            ticket = handoffs.Ticket(
-                conversation_id=conversation_id,
-                handoff_id=handoff.id if handoff else None,
-                phone=normalize(phone),
-                message=text,
-            )
-            session.add(ticket)
-            session.commit()
-            return ticket.id
-
-        ticket_id = await self.store.run(create)
+        phone = normalize(phone)
+        ticket_id = await self.store.run(
+            lambda s: tickets.create_ticket(s, conversation_id, phone, text)
+        )
         await self.staff.queue_changed()  # the console's ticket count
         return ticket_id
 
@@ -271,20 +267,11 @@ class HandoffDesk:
         if len(comment) > MAX_COMMENT_CHARS:
             raise ValueError(f"评价内容请控制在{MAX_COMMENT_CHARS}字以内。")
 
-        def save(session: Session) -> None:
-            handoff = session.get(Handoff, handoff_id)
-            if handoff is None or handoff.conversation_id != conversation_id:
-                raise ValueError("没有找到这次人工服务。")
-            if handoff.status != CLOSED:
-                raise ValueError("人工服务结束后才能评价。")
-            if handoff.rating is not None:
-                raise ValueError("这次服务您已经评价过了，谢谢。")
-            handoff.rating = score
-            handoff.rating_comment = comment or None
-            handoff.rated_at = conversations.utcnow()
-            session.commit()
-
-        await self.store.run(save)
+        refused = await self.store.run(
+            lambda s: handoffs.save_rating(s, conversation_id, handoff_id, score, comment)
+        )
+        if refused is not None:
+            raise ValueError(RATING_REFUSED_TEXT[refused])
 
     async def user_typing(self, conversation_id: str, on: bool) -> None:
         try:
@@ -310,14 +297,8 @@ class HandoffDesk:
             return
         await self.rasa.resume(conversation_id)  # RasaUnavailable: the caller treats Rasa as down
         ids = [h.id for h in pending]
-
-        def mark(session: Session) -> None:
-            for handoff_id in ids:
-                session.get(Handoff, handoff_id).rasa_resumed = True
-            session.commit()
-
         try:
-            await self.store.run(mark)
+            await self.store.run(lambda s: handoffs.mark_resumed(s, ids))
         except Exception:  # resumed again next time: harmless
             logger.warning("could not mark %s resumed", conversation_id, exc_info=True)
 
@@ -325,7 +306,7 @@ class HandoffDesk:
 
     async def accept(self, handoff_id: int, agent: Agent) -> Handoff:
         won = await self.store.run(lambda s: handoffs.claim(s, handoff_id, agent.id))
-        handoff = await self.store.run(lambda s: s.get(Handoff, handoff_id))
+        handoff = await self.store.run(lambda s: handoffs.get_handoff(s, handoff_id))
         if handoff is None:
             raise HandoffError("not_found", "没有找到这个会话。")
         if not won:
@@ -368,19 +349,16 @@ class HandoffDesk:
 
     async def transfer(self, conversation_id: str, agent: Agent, to_agent_id: int) -> Handoff:
         handoff = await self._assigned(conversation_id, agent)
-        target = await self.store.run(lambda s: s.get(StaffUser, to_agent_id))
+        target = await self.store.run(lambda s: find_staff(s, to_agent_id))
         if target is None or not target.active:
             raise HandoffError("not_found", "没有找到这位客服。")
         if to_agent_id == handoff.agent_id:
             raise HandoffError("bad_frame", "会话已在这位客服名下。")
-
-        def move(session: Session) -> Handoff:
-            row = session.get(Handoff, handoff.id)
-            row.agent_id = to_agent_id
-            session.commit()
-            return row
-
-        handoff = await self.store.run(move)
+        handoff_id = handoff.id
+        moved = await self.store.run(lambda s: handoffs.assign(s, handoff_id, to_agent_id))
+        if moved is None:
+            raise HandoffError("not_found", "没有找到这个会话。")
+        handoff = moved
         await self._notice(handoff, TRANSFERRED_TEXT.format(agent=target.display_name))
         await self._tell_citizen(handoff, handoff_frame(handoff, target.display_name))
         await self.staff.queue_changed()
@@ -398,15 +376,7 @@ class HandoffDesk:
             raise HandoffError("bad_frame", "备注不能为空，且不超过2000字。")
         await self.check_can_view(conversation_id, agent)
 
-        def add(session: Session) -> handoffs.StaffNote:
-            note = handoffs.StaffNote(
-                conversation_id=conversation_id, author_id=agent.id, text=text
-            )
-            session.add(note)
-            session.commit()
-            return note
-
-        note = await self.store.run(add)
+        note = await self.store.run(lambda s: handoffs.add_note(s, conversation_id, agent.id, text))
         return note_frame(note, agent.display_name)
 
     async def check_can_view(self, conversation_id: str, agent: Agent) -> Handoff | None:
@@ -432,7 +402,7 @@ class HandoffDesk:
 
     async def _end(self, conversation_id: str, agent: Agent, status: str, text: str) -> None:
         handoff = await self._assigned(conversation_id, agent)
-        await self.store.run(lambda s: handoffs.end(s, s.get(Handoff, handoff.id), status))
+        await self.store.run(lambda s: handoffs.end(s, handoff.id, status))
         handoff.status = status
         await self._notice(handoff, text)
         await self._tell_citizen(handoff, handoff_frame(handoff))
@@ -466,17 +436,9 @@ class HandoffDesk:
     async def _agent_name(self, handoff: Handoff) -> str:
         if handoff.agent_id is None:
             return "其他客服"
-        agent = await self.store.run(lambda s: s.get(StaffUser, handoff.agent_id))
-        return agent.display_name if agent else "其他客服"
-
-
-def _has_ticket(session: Session, handoff: Handoff) -> bool:
-    return (
-        session.execute(
-            select(handoffs.Ticket.id).where(handoffs.Ticket.handoff_id == handoff.id).limit(1)
-        ).first()
-        is not None
-    )
+        agent_id = handoff.agent_id
+        name = await self.store.run(lambda s: display_name_of(s, agent_id))
+        return name if name is not None else "其他客服"
 
 
 def note_frame(note: handoffs.StaffNote, author: str) -> dict[str, Any]:

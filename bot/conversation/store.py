@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -10,24 +9,20 @@ from sqlalchemy.orm import Session
 
 from bot.conversation.frames import message_frame
 from bot.db import conversations
-from bot.db.engine import session_factory
+from bot.db.runner import run_db
 
 T = TypeVar("T")
-STORE_TIMEOUT_SECONDS = 5.0
 
 
 class ChatStore:
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, timeout: float) -> None:
         self.database_url = database_url
+        self.timeout = timeout  # Settings.db_timeout
 
     async def run(self, work: Callable[[Session], T]) -> T:
-        """Run `work(session)` in a worker thread, with a fresh session, within the timeout."""
-
-        def in_session() -> T:
-            with session_factory(self.database_url)() as session:
-                return work(session)
-
-        return await asyncio.wait_for(asyncio.to_thread(in_session), STORE_TIMEOUT_SECONDS)
+        """Run `work(session)` through bot.db.runner.run_db; asyncio.TimeoutError and database
+        errors reach the caller, which tells the user."""
+        return await run_db(self.database_url, work, self.timeout)
 
     async def store_user_message(
         self,

@@ -6,6 +6,10 @@ hours, nobody online) is stored as `offline` and the user may leave a ticket.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -19,10 +23,13 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Row
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql import Select
 
-from bot.db.conversations import utcnow
+from bot.db.conversations import Conversation, Message, history, utcnow
 from bot.db.models import Base
+from bot.db.staff import StaffUser, display_name_of
 
 WAITING, ACTIVE, RETURNED, CLOSED, OFFLINE = "waiting", "active", "returned", "closed", "offline"
 OPEN_STATES = (WAITING, ACTIVE)
@@ -113,14 +120,6 @@ def waiting_queue(session: Session) -> list[Handoff]:
     )
 
 
-def active_handoffs(session: Session) -> list[Handoff]:
-    return list(
-        session.execute(
-            select(Handoff).where(Handoff.status == ACTIVE).order_by(Handoff.id)
-        ).scalars()
-    )
-
-
 def queue_position(session: Session, handoff: Handoff) -> int:
     """1 for the next in line."""
     ahead = session.execute(
@@ -169,9 +168,14 @@ def release(session: Session, handoff_id: int) -> bool:
     return result.rowcount == 1
 
 
-def end(session: Session, handoff: Handoff, status: str) -> None:
-    handoff.status = status
-    handoff.ended_at = utcnow()
+def end(session: Session, handoff_id: int, status: str) -> None:
+    """End a handoff now (returned or closed)."""
+    session.execute(
+        update(Handoff)
+        .where(Handoff.id == handoff_id)
+        .values(status=status, ended_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
     session.commit()
 
 
@@ -204,11 +208,195 @@ def unresumed(session: Session, conversation_id: str) -> list[Handoff]:
     )
 
 
-def notes(session: Session, conversation_id: str) -> list[StaffNote]:
-    return list(
-        session.execute(
-            select(StaffNote)
-            .where(StaffNote.conversation_id == conversation_id)
-            .order_by(StaffNote.id)
-        ).scalars()
+def get_handoff(session: Session, handoff_id: int) -> Handoff | None:
+    return session.get(Handoff, handoff_id)
+
+
+def open_or_create(
+    session: Session, conversation_id: str, reason: str, intents: list[str], status: str
+) -> tuple[Handoff, int]:
+    """The conversation's open handoff, else a new one with `status` (waiting or offline); with
+    its queue position."""
+    handoff = open_handoff(session, conversation_id)
+    if handoff is None:
+        handoff = create_handoff(session, conversation_id, reason, intents, status)
+    return handoff, queue_position(session, handoff)
+
+
+def assign(session: Session, handoff_id: int, agent_id: int) -> Handoff | None:
+    """Give the handoff to another agent (a transfer); None when it does not exist."""
+    handoff = session.get(Handoff, handoff_id)
+    if handoff is None:
+        return None
+    handoff.agent_id = agent_id
+    session.commit()
+    return handoff
+
+
+def mark_resumed(session: Session, handoff_ids: Iterable[int]) -> None:
+    """Rasa has been told to resume the conversation after these ended handoffs."""
+    session.execute(
+        update(Handoff)
+        .where(Handoff.id.in_(list(handoff_ids)))
+        .values(rasa_resumed=True)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+
+
+class RatingRefused(Enum):
+    """Why a rating was not saved."""
+
+    NOT_FOUND = "not_found"  # no such handoff in this conversation
+    NOT_CLOSED = "not_closed"  # not closed (yet): only a closed handoff is rated
+    ALREADY_RATED = "already_rated"
+
+
+def save_rating(
+    session: Session, conversation_id: str, handoff_id: int, score: int, comment: str
+) -> RatingRefused | None:
+    """Rate a closed handoff of the conversation once; None when saved, else why not."""
+    handoff = session.get(Handoff, handoff_id)
+    if handoff is None or handoff.conversation_id != conversation_id:
+        return RatingRefused.NOT_FOUND
+    if handoff.status != CLOSED:
+        return RatingRefused.NOT_CLOSED
+    if handoff.rating is not None:
+        return RatingRefused.ALREADY_RATED
+    handoff.rating = score
+    handoff.rating_comment = comment or None
+    handoff.rated_at = utcnow()
+    session.commit()
+    return None
+
+
+def has_ticket(session: Session, handoff_id: int) -> bool:
+    """Whether the user left a ticket after this (offline) handoff."""
+    found = session.execute(select(Ticket.id).where(Ticket.handoff_id == handoff_id).limit(1))
+    return found.first() is not None
+
+
+@dataclass(frozen=True)
+class CitizenHandoff:
+    """What the citizen's handoff frame needs about the conversation's latest handoff."""
+
+    handoff: Handoff | None
+    position: int | None = None  # in the queue, while waiting
+    agent_name: str | None = None  # the assigned agent's display name
+    has_ticket: bool = False  # offline handoffs: the user has left a ticket
+
+
+def citizen_handoff(session: Session, conversation_id: str) -> CitizenHandoff:
+    """The latest handoff of the conversation, with only what its state needs read."""
+    handoff = latest_handoff(session, conversation_id)
+    if handoff is None or handoff.status == RETURNED:
+        return CitizenHandoff(handoff)
+    if handoff.status == OFFLINE:
+        return CitizenHandoff(handoff, has_ticket=has_ticket(session, handoff.id))
+    position = queue_position(session, handoff) if handoff.status == WAITING else None
+    agent_name = display_name_of(session, handoff.agent_id) if handoff.agent_id else None
+    return CitizenHandoff(handoff, position, agent_name)
+
+
+def history_with_latest_handoff(
+    session: Session, conversation_id: str, limit: int
+) -> tuple[list[Message], Handoff | None]:
+    """The conversation's latest `limit` messages (oldest first) and its latest handoff."""
+    return history(session, conversation_id, limit=limit), latest_handoff(session, conversation_id)
+
+
+def add_note(session: Session, conversation_id: str, author_id: int, text: str) -> StaffNote:
+    note = StaffNote(conversation_id=conversation_id, author_id=author_id, text=text)
+    session.add(note)
+    session.commit()
+    return note
+
+
+# ---- what the staff console lists -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HandoffSummary:
+    """A handoff with what the console shows beside it."""
+
+    handoff: Handoff
+    channel: str
+    agent_name: str | None  # the assigned agent's display name (None: unassigned or unknown)
+    last_user_text: str | None  # the user's latest message in the conversation
+
+
+@dataclass(frozen=True)
+class QueueSnapshot:
+    waiting: list[HandoffSummary]  # first come first served
+    active: list[HandoffSummary]
+    agents: list[tuple[int, str]]  # active staff accounts (id, display name), by name
+
+
+@dataclass(frozen=True)
+class ConversationDetail:
+    summary: HandoffSummary | None  # of the latest handoff
+    messages: list[Message]  # the latest HISTORY_LIMIT, oldest first
+    notes: list[tuple[StaffNote, str | None]]  # with the author's display name
+
+
+def _summary_query() -> Select:
+    """Handoffs with their conversation's channel, agent name and the user's latest message:
+    one query however many handoffs it returns."""
+    agent = aliased(StaffUser)
+    last_user_text = (
+        select(Message.text)
+        .where(Message.conversation_id == Handoff.conversation_id, Message.role == "user")
+        .order_by(Message.id.desc())
+        .limit(1)
+        .correlate(Handoff)
+        .scalar_subquery()
+    )
+    return (
+        select(Handoff, Conversation.channel, agent.display_name, last_user_text)
+        .outerjoin(Conversation, Conversation.id == Handoff.conversation_id)
+        .outerjoin(agent, agent.id == Handoff.agent_id)
+    )
+
+
+def _summary(row: Row) -> HandoffSummary:
+    handoff, channel, agent_name, last_user_text = row
+    return HandoffSummary(handoff, channel or "webchat", agent_name, last_user_text)
+
+
+def queue_snapshot(session: Session) -> QueueSnapshot:
+    """The waiting and active handoffs with their summaries, and the active staff: two queries."""
+    rows = session.execute(
+        _summary_query().where(Handoff.status.in_(OPEN_STATES)).order_by(Handoff.id)
+    ).all()
+    summaries = [_summary(row) for row in rows]
+    agents = session.execute(
+        select(StaffUser.id, StaffUser.display_name)
+        .where(StaffUser.active.is_(True))
+        .order_by(StaffUser.display_name)
+    ).all()
+    return QueueSnapshot(
+        waiting=[s for s in summaries if s.handoff.status == WAITING],
+        active=[s for s in summaries if s.handoff.status == ACTIVE],
+        agents=[(agent_id, name) for agent_id, name in agents],
+    )
+
+
+def conversation_detail(session: Session, conversation_id: str) -> ConversationDetail:
+    """What the console shows of one conversation: its latest handoff, messages and notes."""
+    latest = session.execute(
+        _summary_query()
+        .where(Handoff.conversation_id == conversation_id)
+        .order_by(Handoff.id.desc())
+        .limit(1)
+    ).first()
+    notes = session.execute(
+        select(StaffNote, StaffUser.display_name)
+        .outerjoin(StaffUser, StaffUser.id == StaffNote.author_id)
+        .where(StaffNote.conversation_id == conversation_id)
+        .order_by(StaffNote.id)
+    ).all()
+    return ConversationDetail(
+        summary=_summary(latest) if latest is not None else None,
+        messages=history(session, conversation_id),
+        notes=[(note, author) for note, author in notes],
     )

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.db.models import InsuranceProduct
-from bot.kb.schema import INSURANCE_TYPES
+from bot.domain.vocabulary import INSURANCE_TYPES
 
 
 def all_products(session: Session) -> list[InsuranceProduct]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, Integer, String, Text
+from sqlalchemy import Boolean, Column, DateTime, Integer, String, Text, select
+from sqlalchemy.orm import Session
 
 from bot.db.conversations import utcnow
 from bot.db.models import Base
@@ -32,3 +33,36 @@ class CannedReply(Base):
     title = Column(String(100), nullable=False)
     text = Column(Text, nullable=False)
     created_at = Column(DateTime, nullable=False, default=utcnow)
+
+
+def find_staff(session: Session, staff_id: int) -> StaffUser | None:
+    """The account with this id (active or not)."""
+    return session.get(StaffUser, staff_id)
+
+
+def display_name_of(session: Session, staff_id: int) -> str | None:
+    """The account's display name; None when there is no such account."""
+    account = find_staff(session, staff_id)
+    return account.display_name if account is not None else None
+
+
+def canned_replies(session: Session) -> list[CannedReply]:
+    """Every canned reply, by title."""
+    return list(
+        session.execute(select(CannedReply).order_by(CannedReply.title, CannedReply.id)).scalars()
+    )
+
+
+def add_canned_reply(session: Session, title: str, text: str) -> None:
+    session.add(CannedReply(title=title, text=text, created_at=utcnow()))
+    session.commit()
+
+
+def delete_canned_reply(session: Session, reply_id: int) -> bool:
+    """False when the reply was already gone."""
+    reply = session.get(CannedReply, reply_id)
+    if reply is None:
+        return False
+    session.delete(reply)
+    session.commit()
+    return True

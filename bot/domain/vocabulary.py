@@ -36,6 +36,20 @@ SERVICE_TYPES: tuple[str, ...] = (
 )
 
 
+# The contract's insurance_type values, in the contract's order.
+INSURANCE_TYPES: tuple[str, ...] = (
+    "专利被侵权损失保险",
+    "专利执行保险",
+    "商标被侵权损失补偿保险",
+    "商标申请费用损失补偿保险",
+    "海外侵权责任保险",
+    "专利申请费用补偿保险",
+    "PCT申请损失补偿保险",
+    "地理标志保险",
+    "知识产权质押融资保证保险",
+)
+
+
 def canonical_district(value: str | None) -> str | None:
     """Map a district as written (full name or short form) to its canonical name, else None."""
     if not value:

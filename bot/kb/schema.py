@@ -12,19 +12,12 @@ from typing import Any
 
 from bot.db.models import InsuranceProduct, ServicePoint
 from bot.domain.phone import is_listed_phone
-from bot.domain.vocabulary import DISTRICTS, FUNCTIONAL_AREAS, SERVICE_TYPES, canonical_district
-
-# The contract's insurance_type values (shared/reference/conversation-contract.md).
-INSURANCE_TYPES: tuple[str, ...] = (
-    "专利被侵权损失保险",
-    "专利执行保险",
-    "商标被侵权损失补偿保险",
-    "商标申请费用损失补偿保险",
-    "海外侵权责任保险",
-    "专利申请费用补偿保险",
-    "PCT申请损失补偿保险",
-    "地理标志保险",
-    "知识产权质押融资保证保险",
+from bot.domain.vocabulary import (
+    DISTRICTS,
+    FUNCTIONAL_AREAS,
+    INSURANCE_TYPES,
+    SERVICE_TYPES,
+    canonical_district,
 )
 
 # Ningbo's bounding box, a little generous: a point outside it is a typo (swapped lat/lon…).

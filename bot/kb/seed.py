@@ -9,15 +9,20 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.db import knowledge
 from bot.kb.formats import read_rows
+from bot.kb.knowledge_file import import_items
 from bot.kb.importer import ImportRejected, upsert, validate_rows
 from bot.kb.schema import INSURANCE_PRODUCTS, SERVICE_POINTS, Kind
 from bot.settings import PROJECT_ROOT
 
 SEED_DIR = PROJECT_ROOT / "data" / "kb"
+KNOWLEDGE_FILE = "knowledge.yml"
+SEED_AUTHOR = "seed"
 SEED_FILES: tuple[tuple[str, Kind], ...] = (
     ("service_points.yml", SERVICE_POINTS),
     ("insurance_products.yml", INSURANCE_PRODUCTS),
@@ -57,4 +62,20 @@ def seed_if_empty(session: Session, seed_dir: Path = SEED_DIR) -> int:
             continue
         changed += upsert_records(session, kind, read_records(seed_dir / file_name, kind))
     session.commit()
-    return changed
+    return changed + seed_knowledge_if_empty(session, seed_dir)
+
+
+def seed_knowledge_if_empty(session: Session, seed_dir: Path = SEED_DIR) -> int:
+    """Publish the seed knowledge items into an empty knowledge base (staff own it after)."""
+    if knowledge.count_items(session):
+        return 0
+    path = seed_dir / KNOWLEDGE_FILE
+    document = yaml.safe_load(path.read_text("utf-8")) or []
+    for item in document:
+        item.setdefault("status", knowledge.PUBLISHED)
+    data = yaml.safe_dump(document, allow_unicode=True).encode("utf-8")
+    try:
+        report = import_items(session, path.name, data, SEED_AUTHOR)
+    except ImportRejected as exc:
+        raise SeedError(f"{path}:\n{exc}") from exc
+    return report.inserted

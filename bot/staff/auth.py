@@ -9,7 +9,6 @@ STAFF_SESSION_MAX_AGE, and a logged-out session id is refused for the rest of th
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import secrets
 import time
@@ -21,8 +20,9 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from aiohttp_session import Session, get_session, new_session
+from sqlalchemy.orm import Session as DbSession
 
-from bot.db.engine import session_factory
+from bot.db.runner import run_db
 from bot.staff.accounts import active_account
 from bot.web.keys import SETTINGS
 
@@ -89,16 +89,15 @@ async def _load_identity(request: web.Request) -> StaffIdentity | None:
     revoked = request.config_dict.get(REVOKED)
     if revoked is not None and sid in revoked:
         return None
-    database_url = request.config_dict[SETTINGS].database_url
+    settings = request.config_dict[SETTINGS]
 
-    def load() -> StaffIdentity | None:
-        with session_factory(database_url)() as db:
-            account = active_account(db, staff_id)
-            if account is None:
-                return None
-            return StaffIdentity(account.id, account.username, account.display_name, account.role)
+    def load(db: DbSession) -> StaffIdentity | None:
+        account = active_account(db, staff_id)
+        if account is None:
+            return None
+        return StaffIdentity(account.id, account.username, account.display_name, account.role)
 
-    return await asyncio.to_thread(load)
+    return await run_db(settings.database_url, load, settings.db_timeout)
 
 
 async def start_staff_session(request: web.Request, identity: StaffIdentity) -> Session:

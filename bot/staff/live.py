@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.conversation.bus import LocalBus
@@ -22,9 +21,8 @@ from bot.conversation.frames import CLIENT_ID_PATTERN, iso_time
 from bot.conversation.handoff import HandoffDesk, HandoffError, note_frame
 from bot.conversation.store import as_frame
 from bot.db import handoffs
-from bot.db.conversations import Conversation, Message, history
-from bot.db.handoffs import ACTIVE, Handoff
-from bot.db.staff import CannedReply, StaffUser
+from bot.db.handoffs import ACTIVE, HandoffSummary
+from bot.db.staff import canned_replies
 from bot.staff.auth import StaffIdentity, require_staff
 from bot.web.keys import BUS, PIPELINE, SETTINGS
 from bot.web.origin import origin_allowed
@@ -212,61 +210,34 @@ async def send(ws: web.WebSocketResponse, frame: dict[str, Any]) -> None:
 
 
 def queue_snapshot(session: Session) -> dict[str, Any]:
-    waiting = handoffs.waiting_queue(session)
-    active = handoffs.active_handoffs(session)
-    names = {u.id: u.display_name for u in session.execute(select(StaffUser)).scalars()}
-    channels = dict(
-        session.execute(
-            select(Conversation.id, Conversation.channel).where(
-                Conversation.id.in_([h.conversation_id for h in waiting + active])
-            )
-        ).all()
-    )
+    """The queue for the console: waiting and active handoffs, and the agents (two queries)."""
+    queue = handoffs.queue_snapshot(session)
     return {
-        "waiting": [
-            summary(session, h, names, channels, position=i) for i, h in enumerate(waiting, start=1)
-        ],
-        "active": [summary(session, h, names, channels) for h in active],
-        "agents": [
-            {"id": user_id, "display_name": name}
-            for user_id, name in session.execute(
-                select(StaffUser.id, StaffUser.display_name)
-                .where(StaffUser.active.is_(True))
-                .order_by(StaffUser.display_name)
-            ).all()
-        ],
+        "waiting": [summary(item, position=i) for i, item in enumerate(queue.waiting, start=1)],
+        "active": [summary(item) for item in queue.active],
+        "agents": [{"id": agent_id, "display_name": name} for agent_id, name in queue.agents],
     }
 
 
-def summary(
-    session: Session,
-    handoff: Handoff,
-    names: dict[int, str],
-    channels: dict[str, str],
-    position: int | None = None,
-) -> dict[str, Any]:
-    last_user_text = session.execute(
-        select(Message.text)
-        .where(Message.conversation_id == handoff.conversation_id, Message.role == "user")
-        .order_by(Message.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
+def summary(handoff_summary: HandoffSummary, position: int | None = None) -> dict[str, Any]:
+    """One handoff as the console lists it."""
+    handoff = handoff_summary.handoff
     return {
         "handoff_id": handoff.id,
         "conversation_id": handoff.conversation_id,
-        "channel": channels.get(handoff.conversation_id, "webchat"),
+        "channel": handoff_summary.channel,
         "status": handoff.status,
         "reason": handoff.reason,
         "intents": list(handoff.intents or []),
         "requested_at": iso_time(handoff.requested_at),
         "accepted_at": iso_time(handoff.accepted_at) if handoff.accepted_at else None,
         "agent": (
-            {"id": handoff.agent_id, "display_name": names.get(handoff.agent_id, "")}
+            {"id": handoff.agent_id, "display_name": handoff_summary.agent_name or ""}
             if handoff.agent_id
             else None
         ),
         "position": position,
-        "preview": (last_user_text or "")[:PREVIEW_CHARS],
+        "preview": (handoff_summary.last_user_text or "")[:PREVIEW_CHARS],
     }
 
 
@@ -290,19 +261,14 @@ def queue_frame(snapshot: dict[str, Any], staff: StaffIdentity, online: set[int]
 
 
 def conversation_view(session: Session, conversation_id: str) -> dict[str, Any]:
-    handoff = handoffs.latest_handoff(session, conversation_id)
-    names = {u.id: u.display_name for u in session.execute(select(StaffUser)).scalars()}
-    channel = session.get(Conversation, conversation_id)
-    channels = {conversation_id: channel.channel} if channel else {}
+    """The `conversation` frame: its latest handoff, messages and staff notes."""
+    detail = handoffs.conversation_detail(session, conversation_id)
     return {
         "type": "conversation",
         "conversation_id": conversation_id,
-        "handoff": summary(session, handoff, names, channels) if handoff else None,
-        "messages": [as_frame(m) for m in history(session, conversation_id)],
-        "notes": [
-            note_frame(note, names.get(note.author_id, ""))
-            for note in handoffs.notes(session, conversation_id)
-        ],
+        "handoff": summary(detail.summary) if detail.summary else None,
+        "messages": [as_frame(m) for m in detail.messages],
+        "notes": [note_frame(note, author or "") for note, author in detail.notes],
     }
 
 
@@ -337,17 +303,13 @@ async def staff_socket(request: web.Request) -> web.WebSocketResponse:
 
 
 async def hello(app: web.Application, ws: web.WebSocketResponse, staff: StaffIdentity) -> None:
-    def canned(session: Session) -> list[dict[str, Any]]:
-        rows = session.execute(select(CannedReply).order_by(CannedReply.title)).scalars()
-        return [{"id": r.id, "title": r.title, "text": r.text} for r in rows]
-
-    desk = app[PIPELINE].desk
+    replies = await app[PIPELINE].desk.store.run(canned_replies)
     await send(
         ws,
         {
             "type": "hello",
             "me": {"id": staff.id, "display_name": staff.display_name, "role": staff.role},
-            "canned": await desk.store.run(canned),
+            "canned": [{"id": r.id, "title": r.title, "text": r.text} for r in replies],
         },
     )
 

@@ -2,16 +2,15 @@
 admins transcripts (search, CSV) and canned replies.
 
 Every form posts its session's CSRF token; every page is gated by bot.staff.auth.staff_gate.
-Database work runs in a worker thread so the event loop never waits on it.
+Database work goes through bot.db.runner.run_db (a worker thread, within DB_TIMEOUT).
 """
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,13 +20,13 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 from aiohttp_session import get_session
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
-from bot.db.conversations import Conversation, Message, utcnow
-from bot.db.engine import session_factory
-from bot.db.handoffs import TICKET_CALLED_BACK, TICKET_CLOSED, TICKET_OPEN, TICKET_STATES, Ticket
-from bot.db.staff import CannedReply, StaffUser
+from bot.db.handoffs import TICKET_CALLED_BACK, TICKET_CLOSED, TICKET_OPEN, TICKET_STATES
+from bot.db.runner import run_db
+from bot.db.staff import add_canned_reply, canned_replies, delete_canned_reply
+from bot.db.tickets import TICKET_MOVES, MoveOutcome, TicketMove, list_tickets, move_ticket
+from bot.db.transcripts import TranscriptLine, search_messages
 from bot.domain.masking import mask
 from bot.staff import accounts
 from bot.staff.auth import (
@@ -61,22 +60,12 @@ CANNED_TEXT_MAX = 1000
 
 ROLE_LABELS = {"user": "市民", "bot": "机器人", "staff": "客服", "system": "系统"}
 TICKET_LABELS = {TICKET_OPEN: "待处理", TICKET_CALLED_BACK: "已回电", TICKET_CLOSED: "已关闭"}
-# Tickets only move forward; open → closed directly is allowed (e.g. a test or spam message).
-TICKET_MOVES = {
-    TICKET_OPEN: (TICKET_CALLED_BACK, TICKET_CLOSED),
-    TICKET_CALLED_BACK: (TICKET_CLOSED,),
-    TICKET_CLOSED: (),
-}
 
 
-async def run_db(request: web.Request, work: Callable[[Session], T]) -> T:
-    database_url = request.config_dict[SETTINGS].database_url
-
-    def in_session() -> T:
-        with session_factory(database_url)() as session:
-            return work(session)
-
-    return await asyncio.to_thread(in_session)
+async def run_db_for_request(request: web.Request, work: Callable[[Session], T]) -> T:
+    """`work(session)` through bot.db.runner.run_db, with this app's database and deadline."""
+    settings = request.config_dict[SETTINGS]
+    return await run_db(settings.database_url, work, settings.db_timeout)
 
 
 def beijing_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -133,7 +122,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         return StaffIdentity(account.id, account.username, account.display_name, account.role)
 
     try:
-        identity = await run_db(request, attempt)
+        identity = await run_db_for_request(request, attempt)
     except accounts.LoginRefused as refused:
         return await render(
             request, "login.html", {"error": refused.text, "username": username}, status=401
@@ -157,53 +146,19 @@ async def console(request: web.Request) -> web.Response:
 # --- tickets ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class TicketRow:
-    id: int
-    conversation_id: str
-    phone: str
-    message: str
-    status: str
-    created_at: datetime
-    updated_at: datetime
-    handled_by: str | None
-
-
-def list_tickets(db: Session, status: str | None) -> tuple[list[TicketRow], dict[str, int]]:
-    handler = aliased(StaffUser)
-    query = select(Ticket, handler.display_name).outerjoin(handler, handler.id == Ticket.handled_by)
-    if status is not None:
-        query = query.where(Ticket.status == status)
-    rows = db.execute(query.order_by(Ticket.id.desc()).limit(TICKET_PAGE_LIMIT)).all()
-    counts = dict(db.execute(select(Ticket.status, func.count()).group_by(Ticket.status)).all())
-    tickets = [
-        TicketRow(
-            t.id, t.conversation_id, t.phone, t.message, t.status, t.created_at, t.updated_at, name
-        )
-        for t, name in rows
-    ]
-    return tickets, {s: counts.get(s, 0) for s in TICKET_STATES}
-
-
-def move_ticket(db: Session, ticket_id: int, target: str, staff_id: int) -> str | None:
-    """Move a ticket forward; None when done, else why not (Chinese)."""
-    ticket = db.get(Ticket, ticket_id)
-    if ticket is None:
+def ticket_move_problem(move: TicketMove, ticket_id: int, target: str) -> str | None:
+    """None when the ticket moved, else why not (Chinese)."""
+    if move.outcome is MoveOutcome.NOT_FOUND:
         return "工单不存在"
-    if target not in TICKET_MOVES.get(ticket.status, ()):
+    if move.outcome is MoveOutcome.NOT_ALLOWED:
+        before = move.status_before or ""
         return (
-            f"工单 #{ticket_id} 当前为“{TICKET_LABELS.get(ticket.status, ticket.status)}”，"
+            f"工单 #{ticket_id} 当前为“{TICKET_LABELS.get(before, before)}”，"
             f"不能改为“{TICKET_LABELS.get(target, target)}”"
         )
-    # Compare-and-set: two staff clicking at once cannot both move it from the same state.
-    moved = db.execute(
-        update(Ticket)
-        .where(Ticket.id == ticket_id, Ticket.status == ticket.status)
-        .values(status=target, handled_by=staff_id, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    db.commit()
-    return None if moved == 1 else "工单刚被其他同事更新，请刷新后再试"
+    if move.outcome is MoveOutcome.CONFLICT:
+        return "工单刚被其他同事更新，请刷新后再试"
+    return None
 
 
 def _ticket_filter(raw: str | None) -> str | None:
@@ -214,7 +169,9 @@ def _ticket_filter(raw: str | None) -> str | None:
 
 async def tickets_page(request: web.Request) -> web.Response:
     status = _ticket_filter(request.query.get("status"))
-    tickets, counts = await run_db(request, lambda db: list_tickets(db, status))
+    tickets, counts = await run_db_for_request(
+        request, lambda db: list_tickets(db, status, TICKET_PAGE_LIMIT)
+    )
     return await render(
         request,
         "tickets.html",
@@ -236,7 +193,8 @@ async def update_ticket(request: web.Request) -> web.StreamResponse:
     ticket_id = int(request.match_info["ticket_id"])
     target = str(form.get("status", ""))
     back = _ticket_filter(str(form.get("back", "")) or None) or "all"
-    problem = await run_db(request, lambda db: move_ticket(db, ticket_id, target, me.id))
+    move = await run_db_for_request(request, lambda db: move_ticket(db, ticket_id, target, me.id))
+    problem = ticket_move_problem(move, ticket_id, target)
     text = problem or f"工单 #{ticket_id} 已标记为“{TICKET_LABELS[target]}”"
     raise await flash_and_redirect(request, text, f"/staff/tickets?status={back}")
 
@@ -287,41 +245,22 @@ def _beijing_midnight_utc(day: date) -> datetime:
     return datetime.combine(day, time(), BEIJING).astimezone(timezone.utc).replace(tzinfo=None)
 
 
-@dataclass(frozen=True)
-class TranscriptLine:
-    id: int
-    conversation_id: str
-    channel: str
-    role: str
-    text: str  # masked
-    created_at: datetime
-
-
 def search_transcripts(
     db: Session, flt: TranscriptFilter, limit: int, chronological: bool
 ) -> list[TranscriptLine]:
-    query = select(Message, Conversation.channel).join(
-        Conversation, Conversation.id == Message.conversation_id
+    """The messages the filter finds (dates are Beijing days), their text masked."""
+    lines = search_messages(
+        db,
+        text=flt.text,
+        conversation_id=flt.conversation_id,
+        created_from=_beijing_midnight_utc(flt.date_from) if flt.date_from else None,
+        created_before=(
+            _beijing_midnight_utc(flt.date_to + timedelta(days=1)) if flt.date_to else None
+        ),
+        limit=limit,
+        chronological=chronological,
     )
-    if flt.text:
-        escaped = flt.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(Message.text.ilike(f"%{escaped}%", escape="\\"))
-    if flt.conversation_id:
-        query = query.where(Message.conversation_id == flt.conversation_id)
-    if flt.date_from:
-        query = query.where(Message.created_at >= _beijing_midnight_utc(flt.date_from))
-    if flt.date_to:
-        end = _beijing_midnight_utc(flt.date_to + timedelta(days=1))
-        query = query.where(Message.created_at < end)
-    if chronological:
-        query = query.order_by(Message.conversation_id, Message.id)
-    else:
-        query = query.order_by(Message.id.desc())
-    rows = db.execute(query.limit(limit)).all()
-    return [
-        TranscriptLine(m.id, m.conversation_id, channel, m.role, mask(m.text or ""), m.created_at)
-        for m, channel in rows
-    ]
+    return [replace(line, text=mask(line.text)) for line in lines]
 
 
 async def transcripts_page(request: web.Request) -> web.Response:
@@ -334,7 +273,7 @@ async def transcripts_page(request: web.Request) -> web.Response:
     if error is None:
         # One conversation reads best in order; a search across conversations newest first.
         chronological = bool(flt.conversation_id)
-        lines = await run_db(
+        lines = await run_db_for_request(
             request,
             lambda db: search_transcripts(db, flt, TRANSCRIPT_PAGE_LIMIT + 1, chronological),
         )
@@ -382,7 +321,7 @@ async def transcripts_csv(request: web.Request) -> web.Response:
         flt = TranscriptFilter.from_query(request.query)
     except ValueError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
-    lines = await run_db(
+    lines = await run_db_for_request(
         request, lambda db: search_transcripts(db, flt, TRANSCRIPT_CSV_LIMIT, chronological=True)
     )
     stamp = datetime.now(BEIJING).strftime("%Y%m%d-%H%M")
@@ -400,29 +339,9 @@ async def transcripts_csv(request: web.Request) -> web.Response:
 # --- canned replies (admin) ------------------------------------------------------------------
 
 
-def list_canned(db: Session) -> list[CannedReply]:
-    return list(
-        db.execute(select(CannedReply).order_by(CannedReply.title, CannedReply.id)).scalars()
-    )
-
-
-def add_canned(db: Session, title: str, text: str) -> None:
-    db.add(CannedReply(title=title, text=text, created_at=utcnow()))
-    db.commit()
-
-
-def delete_canned(db: Session, reply_id: int) -> bool:
-    reply = db.get(CannedReply, reply_id)
-    if reply is None:
-        return False
-    db.delete(reply)
-    db.commit()
-    return True
-
-
 async def canned_page(request: web.Request) -> web.Response:
     await require_admin(request)
-    replies = await run_db(request, list_canned)
+    replies = await run_db_for_request(request, canned_replies)
     return await render(
         request,
         "canned.html",
@@ -443,14 +362,14 @@ async def change_canned(request: web.Request) -> web.StreamResponse:
         elif not text or len(text) > CANNED_TEXT_MAX:
             message = f"回复内容须为 1–{CANNED_TEXT_MAX} 个字符"
         else:
-            await run_db(request, lambda db: add_canned(db, title, text))
+            await run_db_for_request(request, lambda db: add_canned_reply(db, title, text))
             message = f"已添加快捷回复“{title}”"
     elif action == "delete":
         try:
             reply_id = int(str(form.get("id", "")))
         except ValueError:
             raise web.HTTPBadRequest(text="缺少快捷回复编号") from None
-        deleted = await run_db(request, lambda db: delete_canned(db, reply_id))
+        deleted = await run_db_for_request(request, lambda db: delete_canned_reply(db, reply_id))
         message = "已删除快捷回复" if deleted else "该快捷回复已不存在"
     else:
         raise web.HTTPBadRequest(text="未知操作")

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 from aiohttp import web
-from sqlalchemy.orm import Session
 from wechatpy import events
 from wechatpy.messages import BaseMessage
 
@@ -187,15 +186,10 @@ async def resolve_choice(
 ) -> Intent:
     """A bare number: a rating after a closed handoff, or the option of the latest answer
     with that number. None when no options are pending (then it is just text)."""
-
-    def read(session: Session) -> tuple[list[conversations.Message], handoffs.Handoff | None]:
-        return (
-            conversations.history(session, conversation, limit=HISTORY_FOR_CHOICES),
-            handoffs.latest_handoff(session, conversation),
-        )
-
     try:
-        history, handoff = await pipeline.store.run(read)
+        history, handoff = await pipeline.store.run(
+            lambda s: handoffs.history_with_latest_handoff(s, conversation, HISTORY_FOR_CHOICES)
+        )
     except Exception:
         logger.exception("could not read the history of %s", conversation)
         return None

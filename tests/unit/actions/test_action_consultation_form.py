@@ -8,7 +8,6 @@ import threading
 import pytest
 from sqlalchemy import select, text
 
-from actions import knowledge
 from actions.consultation import (
     ActionAskProductsOfInterest,
     ActionSubmitConsultation,
@@ -166,7 +165,7 @@ async def test_slow_database_on_submit_apologises_in_time(
     actions_database_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A writer holding the table lock makes the insert wait; the action gives up on time."""
-    monkeypatch.setattr(knowledge, "QUERY_TIMEOUT_SECONDS", 0.5)
+    monkeypatch.setenv("DB_TIMEOUT", "0.5")
     release = threading.Event()
     locked = threading.Event()
 

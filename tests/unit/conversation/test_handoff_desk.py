@@ -88,7 +88,9 @@ def add_staff(database_url: str, username: str, name: str, role: str = "agent") 
 async def desk_parts(database_url: str):
     async with aiohttp.ClientSession() as http:
         dead_rasa = RasaPool(http, [f"http://127.0.0.1:{free_port()}"], timeout=2, token="t")
-        pipeline = Pipeline(ChatStore(database_url), dead_rasa, WorkingHours.parse("always"))
+        pipeline = Pipeline(
+            ChatStore(database_url, timeout=5.0), dead_rasa, WorkingHours.parse("always")
+        )
         channel, console = RecordingChannel(), Console()
         pipeline.register_channel(channel)
         pipeline.set_staff_events(console)

@@ -134,31 +134,32 @@ async def make_gateway(
 ) -> GatewayFactory:
     database_url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     upgrade(database_url)
+    namespace = f"test-{uuid.uuid4().hex[:12]}"  # this test's Redis keys and channels
 
     async def make(**env: str) -> Wechat:
-        settings = Settings(
-            var_dir=tmp_path,
-            database_url=database_url,
-            rasa_port=rasa.port,
-            action_port=1,
-            rasa_auth_token="t",
-            session_secret="s",
-            rasa_timeout=2,
-            handoff_hours="always",
-        )
-        wechat_env = {
+        """A gateway configured as a deployment is: from its environment (`env` on top)."""
+        variables = {
+            "BOT_VAR_DIR": str(tmp_path),
+            "DATABASE_URL": database_url,
+            "RASA_PORT": str(rasa.port),
+            "ACTION_PORT": "1",
+            "RASA_AUTH_TOKEN": "t",
+            "SESSION_SECRET": "s",
+            "RASA_TIMEOUT": "2",
+            "HANDOFF_HOURS": "always",
             "WECHAT_TOKEN": TOKEN,
             "WECHAT_APP_ID": APP_ID,
             "WECHAT_APP_SECRET": APP_SECRET,
             "WECHAT_AES_KEY": AES_KEY,
             "WECHAT_API_BASE": api.url,
             "REDIS_URL": "",
+            "REDIS_NAMESPACE": namespace,
             **env,
         }
-        for name, value in wechat_env.items():
+        for name, value in variables.items():
             monkeypatch.setenv(name, value)
-        app = create_app(settings)
-        return Wechat(await aiohttp_client(app), database_url)
+        settings = Settings.from_env()
+        return Wechat(await aiohttp_client(create_app(settings)), settings.database_url)
 
     return make
 
@@ -263,6 +264,67 @@ async def test_redis_dedupes_across_gateways(
         texts = session.execute(select(Message.text).where(Message.role == "user")).scalars()
         assert list(texts) == ["地理标志有多少"]
     client.close()
+
+
+def redis_or_skip() -> redis.Redis:
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError as exc:
+        client.close()
+        require_service("Redis", exc)
+    return client
+
+
+def forget_namespace(client: redis.Redis, namespace: str) -> None:
+    for key in client.scan_iter(match=f"{namespace}:*"):
+        client.delete(key)
+
+
+async def test_deployments_sharing_redis_each_answer_the_same_msg_id(
+    make_gateway: GatewayFactory, rasa: ScriptedRasa, tmp_path: Path
+) -> None:
+    """Two deployments (each its own REDIS_NAMESPACE and database) on one Redis, one AppID: a
+    MsgId one of them has seen is news to the other."""
+    client = redis_or_skip()
+    spaces = [f"test-a-{uuid.uuid4().hex[:8]}", f"test-b-{uuid.uuid4().hex[:8]}"]
+    other_database = f"sqlite:///{tmp_path / 'other.sqlite'}"
+    upgrade(other_database)
+    try:
+        first = await make_gateway(REDIS_URL=REDIS_URL, REDIS_NAMESPACE=spaces[0])
+        second = await make_gateway(
+            REDIS_URL=REDIS_URL, REDIS_NAMESPACE=spaces[1], DATABASE_URL=other_database
+        )
+        second.openid = first.openid
+        msg_id = new_msg_id()
+        assert await first.say("地理标志有多少", msg_id) == "答：地理标志有多少"
+        assert await second.say("地理标志有多少", msg_id) == "答：地理标志有多少"
+        assert rasa.messages() == ["地理标志有多少", "地理标志有多少"]
+        for namespace in spaces:
+            assert 0 < client.ttl(f"{namespace}:wechat:msg:{APP_ID}:msg:{msg_id}") <= 600
+    finally:
+        for namespace in spaces:
+            forget_namespace(client, namespace)
+        client.close()
+
+
+async def test_deployments_sharing_redis_keep_their_own_access_token(
+    make_gateway: GatewayFactory, api: FakeWechat
+) -> None:
+    """The same AppID in two deployments on one Redis: each fetches and keeps its own token."""
+    client = redis_or_skip()
+    spaces = [f"test-a-{uuid.uuid4().hex[:8]}", f"test-b-{uuid.uuid4().hex[:8]}"]
+    try:
+        first = await make_gateway(REDIS_URL=REDIS_URL, REDIS_NAMESPACE=spaces[0])
+        second = await make_gateway(REDIS_URL=REDIS_URL, REDIS_NAMESPACE=spaces[1])
+        tokens = [await g.app[WECHAT].channel.api.access_token() for g in (first, second)]
+        assert api.token_requests == 2 and tokens[0] != tokens[1]
+        for namespace, token in zip(spaces, tokens):
+            assert client.get(f"{namespace}:wechat-token:{APP_ID}") == token.encode()
+    finally:
+        for namespace in spaces:
+            forget_namespace(client, namespace)
+        client.close()
 
 
 async def test_a_late_answer_comes_through_customer_service_only(

@@ -1,0 +1,165 @@
+"""`action_answer_knowledge`: answer a question from the published knowledge items.
+
+The items live in the database and staff edit them in the console; this action reads them through
+`LiveKnowledge`, which notices a published change within a second or two, so no retraining and no
+restart. The NLU's intent and the topic answered on the turn before are hints for the search.
+
+Above the answer threshold: the item's direct answer, its details and source, related questions.
+In the middle band: "您是想问：" with the best items as buttons. Below: the topic's overview when the
+NLU is sure of the topic (what the bot has always said), else the topics to choose from and 转人工.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.fallback import NONE_OF_THESE, TOPIC_TITLES
+from actions.knowledge import KnowledgeUnavailable, action_settings, query
+from actions.replies import HUMAN_BUTTON, missing_details, service_points_payload
+from bot.db.service_points import points_of_type
+from bot.knowledge.live import LiveKnowledge, Snapshot
+from bot.knowledge.reply import Decision, answer_messages, decide, suggestion_message
+from bot.knowledge.search import Entry
+
+logger = logging.getLogger(__name__)
+
+LAST_TOPIC_SLOT = "last_topic"
+# The NLU's topic is trusted for the overview fallback only above this confidence.
+TOPIC_CONFIDENCE = 0.7
+# Overviews of topics that have places to go: the places (from the database) follow the answer.
+PLACES_OF_TOPIC = {
+    "ask_trademark_window": "商标受理窗口",
+    "ask_one_stop_service": "知识产权综合体",
+    "ask_patent_fast_track": "知识产权保护中心",
+}
+
+
+def overview_key(topic: str) -> str:
+    """find_brand_station → overview-brand-station (the seed's naming of overview items)."""
+    for prefix in ("ask_", "find_", "report_"):
+        topic = topic.removeprefix(prefix)
+    return "overview-" + topic.replace("_", "-")
+
+
+@lru_cache(maxsize=1)
+def live_knowledge() -> LiveKnowledge:
+    settings = action_settings()
+    return LiveKnowledge(settings.database_url, settings.db_timeout)
+
+
+def nlu_topic(tracker: Tracker) -> tuple[str | None, float]:
+    intent = tracker.latest_message.get("intent") or {}
+    name = intent.get("name")
+    return (name if name in TOPIC_TITLES else None), float(intent.get("confidence") or 0.0)
+
+
+def question_text(tracker: Tracker) -> str:
+    """What the citizen typed; a button's intent payload ("/ask_…") carries no question."""
+    text = (tracker.latest_message.get("text") or "").strip()
+    return "" if text.startswith("/") else text
+
+
+def decide_for(tracker: Tracker, snapshot: Snapshot) -> Decision:
+    text = question_text(tracker)
+    if not text:
+        return Decision("none", ())
+    topic, _ = nlu_topic(tracker)
+    hits = snapshot.index.search(text, topic=topic, previous_topic=tracker.get_slot(LAST_TOPIC_SLOT))
+    return decide(hits)
+
+
+async def send_item(
+    dispatcher: CollectingDispatcher, item: Entry, snapshot: Snapshot
+) -> list[EventType]:
+    for message in answer_messages(item, snapshot.items):
+        dispatcher.utter_message(**message)
+    if item.key == overview_key(item.topic) and item.topic in PLACES_OF_TOPIC:
+        await send_places(dispatcher, PLACES_OF_TOPIC[item.topic])
+    return [SlotSet(LAST_TOPIC_SLOT, item.topic)]
+
+
+async def send_places(dispatcher: CollectingDispatcher, service_type: str) -> None:
+    try:
+        points = await query(lambda s: points_of_type(s, service_type))
+    except KnowledgeUnavailable:
+        return  # the answer is out already; the places are a bonus
+    if not points:
+        return
+    dispatcher.utter_message(text=f"{service_type}：", json_message=service_points_payload(points))
+    if missing_details(points):
+        dispatcher.utter_message(
+            text=f"{service_type}的具体地址、办公时间或电话待核实，可以为您转人工确认。",
+            buttons=[HUMAN_BUTTON],
+        )
+
+
+async def current_snapshot(dispatcher: CollectingDispatcher) -> Snapshot | None:
+    """The knowledge snapshot, or None after telling the citizen it is unavailable."""
+    try:
+        return await live_knowledge().snapshot()
+    except Exception:  # a dead or slow database: an apology and a person, never silence
+        logger.exception("knowledge base unavailable")
+        dispatcher.utter_message(response="utter_knowledge_unavailable", buttons=[HUMAN_BUTTON])
+        return None
+
+
+async def answer_specific(
+    dispatcher: CollectingDispatcher, tracker: Tracker
+) -> list[EventType] | None:
+    """Answer from the knowledge base when it confidently finds a specific (non-overview) item;
+    None when it does not, so that the caller (stations, insurance) answers as it always has."""
+    try:
+        snapshot = await live_knowledge().snapshot()
+    except Exception:
+        logger.exception("knowledge base unavailable")
+        return None
+    decision = decide_for(tracker, snapshot)
+    best = decision.best
+    if decision.band != "answer" or best is None or best.key == overview_key(best.topic):
+        return None
+    return await send_item(dispatcher, snapshot.items[best.key], snapshot)
+
+
+async def send_overview(dispatcher: CollectingDispatcher, topic: str) -> list[EventType]:
+    """The topic's overview item (nothing when the knowledge base cannot be read)."""
+    try:
+        snapshot = await live_knowledge().snapshot()
+    except Exception:
+        logger.exception("knowledge base unavailable")
+        return []
+    item = snapshot.items.get(overview_key(topic))
+    return [] if item is None else await send_item(dispatcher, item, snapshot)
+
+
+class ActionAnswerKnowledge(Action):
+    def name(self) -> str:
+        return "action_answer_knowledge"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        snapshot = await current_snapshot(dispatcher)
+        if snapshot is None:
+            return []
+        decision = decide_for(tracker, snapshot)
+        if decision.band == "answer" and decision.best is not None:
+            return await send_item(dispatcher, snapshot.items[decision.best.key], snapshot)
+        topic, confidence = nlu_topic(tracker)
+        overview = snapshot.items.get(overview_key(topic)) if topic else None
+        if overview is not None and (confidence >= TOPIC_CONFIDENCE or not question_text(tracker)):
+            return await send_item(dispatcher, overview, snapshot)
+        if decision.band == "suggest":
+            dispatcher.utter_message(**suggestion_message(decision.hits))
+            return []
+        buttons = [{"title": title, "payload": f"/{t}"} for t, title in TOPIC_TITLES.items()]
+        dispatcher.utter_message(
+            text="抱歉，这个问题我还没有找到准确的答案。您可以选择想咨询的事项，或转人工。",
+            buttons=[*buttons[:3], NONE_OF_THESE, HUMAN_BUTTON],
+        )
+        return []

@@ -1,0 +1,89 @@
+"""From search hits to what the citizen reads: answer, "您是想问", or not found.
+
+The first message is the direct answer (the figure, the year it holds for, the source) exactly as
+staff wrote it; details, the source line and 2–3 related questions follow. Related questions and
+suggestions are buttons whose payload is empty: the channel sends the title as typed text, so a
+click goes through the NLU and the search like any question.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from bot.knowledge.search import Entry, Hit
+
+# Calibrated by `make eval-kb` (bench/eval_kb.py --calibrate): leave-one-out over the stored
+# phrasings, never on the holdout questions.
+ANSWER_CONFIDENCE = 0.6
+SUGGEST_CONFIDENCE = 0.3
+# A clear winner is answered even below ANSWER_CONFIDENCE: its BM25 score is this many times
+# the runner-up's and its confidence is at least SUGGEST_CONFIDENCE.
+CLEAR_MARGIN = 1.6
+RELATED_QUESTIONS = 3
+HUMAN_BUTTON = {"title": "转人工", "payload": "/request_human"}
+
+Band = Literal["answer", "suggest", "none"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    band: Band
+    hits: tuple[Hit, ...]
+
+    @property
+    def best(self) -> Hit | None:
+        return self.hits[0] if self.hits else None
+
+
+def decide(hits: Sequence[Hit]) -> Decision:
+    if not hits:
+        return Decision("none", ())
+    best = hits[0]
+    runner_up = hits[1].score if len(hits) > 1 else 0.0
+    clear = best.score >= CLEAR_MARGIN * runner_up
+    if best.confidence >= ANSWER_CONFIDENCE or (clear and best.confidence >= SUGGEST_CONFIDENCE):
+        return Decision("answer", tuple(hits))
+    suggestions = tuple(h for h in hits if h.confidence >= SUGGEST_CONFIDENCE)
+    if suggestions:
+        return Decision("suggest", suggestions)
+    return Decision("none", tuple(hits))
+
+
+def question_button(question: str) -> dict[str, str]:
+    return {"title": question, "payload": ""}
+
+
+def source_line(item: Entry) -> str:
+    parts = []
+    if item.source_title:
+        source = item.source_title + (f"（{item.source_url}）" if item.source_url else "")
+        parts.append(f"来源：{source}")
+    if item.holds_for:
+        parts.append(f"信息时间：{item.holds_for}")
+    if item.last_verified:
+        parts.append(f"核实于{item.last_verified}")
+    return "；".join(parts)
+
+
+def answer_messages(item: Entry, items: Mapping[str, Entry]) -> list[dict[str, Any]]:
+    """The messages for one item: answer first; then details and source; then related buttons."""
+    first: dict[str, Any] = {"text": item.answer}
+    if item.unknown:
+        first["buttons"] = [HUMAN_BUTTON]
+    messages = [first]
+    more = "\n".join(part for part in (item.details, source_line(item)) if part)
+    if more and not item.unknown:
+        messages.append({"text": more})
+    related = [items[k] for k in item.related if k in items][:RELATED_QUESTIONS]
+    if related:
+        messages.append(
+            {"text": "您可能还想问：", "buttons": [question_button(r.question) for r in related]}
+        )
+    return messages
+
+
+def suggestion_message(hits: Sequence[Hit]) -> dict[str, Any]:
+    buttons = [question_button(h.question) for h in hits[:RELATED_QUESTIONS]]
+    return {"text": "您是想问：", "buttons": [*buttons, HUMAN_BUTTON]}
