@@ -1,7 +1,7 @@
 """`action_answer_knowledge`: answer a question from the published knowledge items.
 
 The items live in the database and staff edit them in the console; this action reads them through
-`LiveKnowledge`, which notices a published change within a second or two, so no retraining and no
+`LiveKnowledge`, which notices a published change within a second or two: no retraining, no
 restart. The NLU's intent and the topic answered on the turn before are hints for the search.
 
 Above the answer threshold: the item's direct answer, its details and source, related questions.
@@ -23,6 +23,7 @@ from actions.fallback import NONE_OF_THESE, TOPIC_TITLES
 from actions.knowledge import KnowledgeUnavailable, action_settings, query
 from actions.replies import HUMAN_BUTTON, missing_details, service_points_payload
 from bot.db.service_points import points_of_type
+from bot.knowledge.embed import DEFAULT_CACHE, Embedder
 from bot.knowledge.live import LiveKnowledge, Snapshot
 from bot.knowledge.reply import Decision, answer_messages, decide, suggestion_message
 from bot.knowledge.search import Entry
@@ -50,7 +51,7 @@ def overview_key(topic: str) -> str:
 @lru_cache(maxsize=1)
 def live_knowledge() -> LiveKnowledge:
     settings = action_settings()
-    return LiveKnowledge(settings.database_url, settings.db_timeout)
+    return LiveKnowledge(settings.database_url, settings.db_timeout, Embedder(DEFAULT_CACHE))
 
 
 def nlu_topic(tracker: Tracker) -> tuple[str | None, float]:
@@ -70,7 +71,8 @@ def decide_for(tracker: Tracker, snapshot: Snapshot) -> Decision:
     if not text:
         return Decision("none", ())
     topic, _ = nlu_topic(tracker)
-    hits = snapshot.index.search(text, topic=topic, previous_topic=tracker.get_slot(LAST_TOPIC_SLOT))
+    previous = tracker.get_slot(LAST_TOPIC_SLOT)
+    hits = snapshot.index.search(text, topic=topic, previous_topic=previous)
     return decide(hits)
 
 

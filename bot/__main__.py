@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import sys
 
 from bot.ops.security import startup_check
@@ -142,7 +141,7 @@ def cmd_run(settings: Settings) -> int:
     from bot.ops.supervisor import supervise
     from bot.rasa.model import ensure_trained
 
-    if startup_check(settings, os.environ):
+    if startup_check(settings):
         return 2  # refused: every problem is printed (bot/ops/security.py)
     prepare_database(settings)
     model = ensure_trained()
@@ -172,7 +171,7 @@ def cmd_run_cluster(settings: Settings) -> int:
     from bot.rasa.model import ensure_trained
 
     try:
-        config = ClusterConfig.from_env()
+        config = ClusterConfig.from_settings(settings)
         if ensure_database(config.database_url):
             print(f"Created the database {config.database_url}")
         check_redis(config.redis_url)
@@ -207,7 +206,7 @@ def cmd_serve(settings: Settings) -> int:
     from bot.app import create_app
     from bot.domain.masking import install_log_masking
 
-    if startup_check(settings, os.environ):
+    if startup_check(settings):
         return 2  # refused: every problem is printed (bot/ops/security.py)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     install_log_masking()  # no phone or ID-card number reaches the gateway's logs

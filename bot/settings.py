@@ -1,8 +1,14 @@
 """Every setting of the product, read from the environment in one place.
 
+`Settings.from_env()` is the only reader of configuration from `os.environ`: the gateway, the
+command line, Rasa's wrapper (bot/rasa/server.py) and the action server each call it once and pass
+the frozen result on. `Settings.as_env()` turns it back into the variables for the processes
+`bot run` starts.
+
 Secrets (Rasa's API token, the cookie key) come from the environment; when absent they are
 generated once into `var/secrets.json` (ignored by git, mode 0600) so that a fresh checkout runs
-without any configuration and restarts keep the same values.
+without any configuration and restarts keep the same values. `Settings.generated_secrets` says
+which ones did (the start-up check refuses them in production).
 """
 
 from __future__ import annotations
@@ -13,13 +19,32 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.wechat.config import (
+    DEFAULT_API_BASE,
+    DEFAULT_REPLY_TIMEOUT,
+    WechatConfig,
+    WechatConfigError,
+)
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The secrets generated into var/secrets.json when the environment lacks them: variable → key.
+GENERATED_SECRETS = {"RASA_AUTH_TOKEN": "rasa_auth_token", "SESSION_SECRET": "session_secret"}
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
 
 
 def _env_int(name: str, default: int) -> int:
+    value = _env_optional_int(name)
+    return default if value is None else value
+
+
+def _env_optional_int(name: str) -> int | None:
+    """The whole number in `name`, or None when it is unset or empty."""
     raw = os.environ.get(name)
     if raw is None or raw == "":
-        return default
+        return None
     try:
         return int(raw)
     except ValueError as exc:
@@ -37,7 +62,7 @@ def _env_float(name: str, default: float) -> float:
 
 
 def _env_list(name: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
+    return tuple(item.strip() for item in _env(name).split(",") if item.strip())
 
 
 def load_or_create_secret(var_dir: Path, name: str) -> str:
@@ -54,10 +79,77 @@ def load_or_create_secret(var_dir: Path, name: str) -> str:
     return stored[name]
 
 
-def database_url_from_env(var_dir: Path | None = None) -> str:
-    """DATABASE_URL, else a SQLite file under var/ (the embedded default)."""
-    var_dir = var_dir or Path(os.environ.get("BOT_VAR_DIR", PROJECT_ROOT / "var")).resolve()
-    return os.environ.get("DATABASE_URL") or f"sqlite:///{var_dir / 'ipbot.db'}"
+def _wechat_from_env() -> WechatConfig | None:
+    """The WeChat channel's settings, or None when it is off (no WECHAT_TOKEN)."""
+    token = _env("WECHAT_TOKEN").strip()
+    if not token:
+        return None
+    raw_timeout = _env("WECHAT_REPLY_TIMEOUT").strip()
+    try:
+        reply_timeout = float(raw_timeout) if raw_timeout else DEFAULT_REPLY_TIMEOUT
+    except ValueError as exc:
+        raise WechatConfigError(
+            f"WECHAT_REPLY_TIMEOUT must be a number, got {raw_timeout!r}"
+        ) from exc
+    return WechatConfig(  # checks itself: WechatConfigError names a bad variable
+        token=token,
+        app_id=_env("WECHAT_APP_ID").strip(),
+        app_secret=_env("WECHAT_APP_SECRET").strip(),
+        aes_key=_env("WECHAT_AES_KEY").strip(),
+        api_base=(_env("WECHAT_API_BASE").strip() or DEFAULT_API_BASE).rstrip("/"),
+        reply_timeout=reply_timeout,
+    )
+
+
+def _wechat_as_env(wechat: WechatConfig | None) -> dict[str, str]:
+    if wechat is None:
+        return {"WECHAT_TOKEN": ""}  # off, whatever the parent's environment says
+    return {
+        "WECHAT_TOKEN": wechat.token,
+        "WECHAT_APP_ID": wechat.app_id,
+        "WECHAT_APP_SECRET": wechat.app_secret,
+        "WECHAT_AES_KEY": wechat.aes_key,
+        "WECHAT_API_BASE": wechat.api_base,
+        "WECHAT_REPLY_TIMEOUT": str(wechat.reply_timeout),
+    }
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """What only `run-cluster` reads; None where the variable is unset, so that the cluster's
+    own defaults apply (bot/ops/cluster.py, `ClusterConfig.from_settings`, checks the values)."""
+
+    database_url: str | None = None  # DATABASE_URL as given (the cluster's default: PostgreSQL)
+    redis_url: str | None = None  # REDIS_URL as given (the cluster's default: the local Redis)
+    rasa_replicas: int | None = None  # RASA_REPLICAS
+    gateway_instances: int | None = None  # GATEWAY_INSTANCES
+    lock_redis_db: int | None = None  # RASA_LOCK_REDIS_DB
+    lock_key_prefix: str | None = None  # RASA_LOCK_KEY_PREFIX
+    lock_lifetime: int | None = None  # TICKET_LOCK_LIFETIME
+    action_workers: int | None = None  # ACTION_SERVER_SANIC_WORKERS
+    rasa_workers: int | None = None  # SANIC_WORKERS
+    tf_intra_threads: int | None = None  # TF_INTRA_OP_PARALLELISM_THREADS
+    tf_inter_threads: int | None = None  # TF_INTER_OP_PARALLELISM_THREADS
+    rasa_sql_pool_size: int | None = None  # RASA_SQL_POOL_SIZE
+    rasa_sql_max_overflow: int | None = None  # RASA_SQL_MAX_OVERFLOW
+
+    @classmethod
+    def from_env(cls) -> ClusterSettings:
+        return cls(
+            database_url=_env("DATABASE_URL") or None,
+            redis_url=_env("REDIS_URL") or None,
+            rasa_replicas=_env_optional_int("RASA_REPLICAS"),
+            gateway_instances=_env_optional_int("GATEWAY_INSTANCES"),
+            lock_redis_db=_env_optional_int("RASA_LOCK_REDIS_DB"),
+            lock_key_prefix=_env("RASA_LOCK_KEY_PREFIX") or None,
+            lock_lifetime=_env_optional_int("TICKET_LOCK_LIFETIME"),
+            action_workers=_env_optional_int("ACTION_SERVER_SANIC_WORKERS"),
+            rasa_workers=_env_optional_int("SANIC_WORKERS"),
+            tf_intra_threads=_env_optional_int("TF_INTRA_OP_PARALLELISM_THREADS"),
+            tf_inter_threads=_env_optional_int("TF_INTER_OP_PARALLELISM_THREADS"),
+            rasa_sql_pool_size=_env_optional_int("RASA_SQL_POOL_SIZE"),
+            rasa_sql_max_overflow=_env_optional_int("RASA_SQL_MAX_OVERFLOW"),
+        )
 
 
 @dataclass(frozen=True)
@@ -75,6 +167,9 @@ class Settings:
     rasa_replicas: tuple[str, ...] = ()
     rasa_auth_token: str = field(default="", repr=False)
     session_secret: str = field(default="", repr=False)
+    # The variables (of GENERATED_SECRETS) whose value came from var/secrets.json, not from the
+    # environment: a development convenience the start-up check refuses in production.
+    generated_secrets: frozenset[str] = frozenset()
     rasa_timeout: float = 5.0
     # The one deadline for database work run from async code (gateway and action server alike):
     # past it the caller gets a clear failure (an apology and 转人工), never a hang.
@@ -89,14 +184,19 @@ class Settings:
     handoff_hours: str = "1-5 09:00-17:00"
     handoff_timezone: str = "Asia/Shanghai"
     # Redis (e.g. redis://127.0.0.1:6379/0) for several gateways: pub/sub fan-out, staff presence,
-    # WeChat retry de-duplication. Empty: one gateway, everything in-process.
+    # WeChat retry de-duplication and access token. Empty: one gateway, everything in-process.
     redis_url: str = ""
+    # The prefix of every Redis key and pub/sub channel: deployments sharing a Redis stay apart.
     redis_namespace: str = "ipbot"
     # "development" (default) or "production": production refuses weak or generated secrets
     # (bot/ops/security.py) and marks the session cookie Secure (HTTPS only).
-    environment: str = "development"  # prefix of every Redis key and pub/sub channel
+    environment: str = "development"
     # Seconds with no staff online before waiting citizens are offered a ticket instead.
     handoff_release_seconds: float = 120.0
+    # The WeChat Official Account channel (WECHAT_*); None: off, /wechat does not exist.
+    wechat: WechatConfig | None = None
+    # What only `run-cluster` reads (RASA_REPLICAS, GATEWAY_INSTANCES …).
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
 
     @property
     def rasa_url(self) -> str:
@@ -115,37 +215,50 @@ class Settings:
         return f"http://{self.gateway_host}:{self.gateway_port}/"
 
     @classmethod
-    def from_env(cls) -> Settings:
-        var_dir = Path(os.environ.get("BOT_VAR_DIR", PROJECT_ROOT / "var")).resolve()
+    def from_env(cls, *, generate_secrets: bool = True) -> Settings:
+        """Every setting from the environment. `generate_secrets=False`: a secret the environment
+        lacks stays empty instead of coming from var/secrets.json (for a process that must be
+        given it, like Rasa)."""
+        var_dir = Path(_env("BOT_VAR_DIR", str(PROJECT_ROOT / "var"))).resolve()
+        given = {name: _env(name) for name in GENERATED_SECRETS}
+        generated: frozenset[str] = frozenset()
+        if generate_secrets:
+            generated = frozenset(name for name, value in given.items() if not value)
+            for name, key in GENERATED_SECRETS.items():
+                if name in generated:
+                    given[name] = load_or_create_secret(var_dir, key)
         return cls(
             var_dir=var_dir,
-            database_url=database_url_from_env(var_dir),
-            gateway_host=os.environ.get("BOT_HOST", "127.0.0.1"),
+            database_url=_env("DATABASE_URL") or f"sqlite:///{var_dir / 'ipbot.db'}",
+            gateway_host=_env("BOT_HOST", "127.0.0.1"),
             gateway_port=_env_int("BOT_PORT", 8000),
-            rasa_host=os.environ.get("RASA_HOST", "127.0.0.1"),
+            rasa_host=_env("RASA_HOST", "127.0.0.1"),
             rasa_port=_env_int("RASA_PORT", 5005),
-            action_host=os.environ.get("ACTION_HOST", "127.0.0.1"),
+            action_host=_env("ACTION_HOST", "127.0.0.1"),
             action_port=_env_int("ACTION_PORT", 5055),
             rasa_replicas=_env_list("RASA_URLS"),
-            rasa_auth_token=os.environ.get("RASA_AUTH_TOKEN")
-            or load_or_create_secret(var_dir, "rasa_auth_token"),
-            session_secret=os.environ.get("SESSION_SECRET")
-            or load_or_create_secret(var_dir, "session_secret"),
+            rasa_auth_token=given["RASA_AUTH_TOKEN"],
+            session_secret=given["SESSION_SECRET"],
+            generated_secrets=generated,
             rasa_timeout=_env_float("RASA_TIMEOUT", 5.0),
             db_timeout=_env_float("DB_TIMEOUT", 5.0),
             allowed_origins=_env_list("BOT_ALLOWED_ORIGINS"),
             chat_rate_limit=_env_int("CHAT_RATE_LIMIT", 10),
             chat_rate_window=_env_float("CHAT_RATE_WINDOW", 10.0),
-            handoff_hours=os.environ.get("HANDOFF_HOURS") or "1-5 09:00-17:00",
-            handoff_timezone=os.environ.get("HANDOFF_TIMEZONE") or "Asia/Shanghai",
+            handoff_hours=_env("HANDOFF_HOURS") or "1-5 09:00-17:00",
+            handoff_timezone=_env("HANDOFF_TIMEZONE") or "Asia/Shanghai",
             handoff_release_seconds=_env_float("HANDOFF_RELEASE_SECONDS", 120.0),
-            redis_url=os.environ.get("REDIS_URL", ""),
-            redis_namespace=os.environ.get("REDIS_NAMESPACE") or "ipbot",
-            environment=(os.environ.get("BOT_ENV") or "development").strip().lower(),
+            redis_url=_env("REDIS_URL"),
+            redis_namespace=_env("REDIS_NAMESPACE") or "ipbot",
+            environment=(_env("BOT_ENV") or "development").strip().lower(),
+            wechat=_wechat_from_env(),
+            cluster=ClusterSettings.from_env(),
         )
 
     def as_env(self) -> dict[str, str]:
-        """These settings as environment variables, for the processes `bot run` starts."""
+        """These settings as environment variables, for the processes `bot run` starts (the
+        variables only `run-cluster` reads are not among them: it sets what each process needs,
+        see bot/ops/cluster.py)."""
         return {
             "BOT_VAR_DIR": str(self.var_dir),
             "DATABASE_URL": self.database_url,
@@ -170,4 +283,5 @@ class Settings:
             "REDIS_URL": self.redis_url,
             "REDIS_NAMESPACE": self.redis_namespace,
             "BOT_ENV": self.environment,
+            **_wechat_as_env(self.wechat),
         }

@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -81,49 +82,84 @@ class Agent(Protocol):
     def is_admin(self) -> bool: ...
 
 
+# ---- what the handoff tells the staff console (bot/staff/live.py) -------------------------------
+# One small frozen dataclass per event, published through `StaffEvents.publish`. A new event is a
+# class here (its `kind` names it on the bus: {"event": kind, "args": its fields}) and its handler
+# in bot/staff/live.py (StaffHub.handle).
+
+
+@dataclass(frozen=True)
+class StaffEvent:
+    """Base of the staff events: each subclass declares its `kind` and is found by it."""
+
+    kind: ClassVar[str] = ""
+    _by_kind: ClassVar[dict[str, type[StaffEvent]]] = {}
+
+    def __init_subclass__(cls, kind: str = "", **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        taken = StaffEvent._by_kind.get(kind)
+        if not kind or (taken is not None and taken.__qualname__ != cls.__qualname__):
+            raise TypeError(f"{cls.__name__} needs a kind of its own, got {kind!r}")
+        cls.kind = kind
+        StaffEvent._by_kind[kind] = cls
+
+    @staticmethod
+    def of_kind(kind: object) -> type[StaffEvent] | None:
+        """The event class named `kind`, or None for a kind nobody declared."""
+        return StaffEvent._by_kind.get(kind) if isinstance(kind, str) else None
+
+
+@dataclass(frozen=True)
+class QueueChanged(StaffEvent, kind="queue_changed"):
+    """The queue, who has which conversation, who is online or the ticket count changed."""
+
+
+@dataclass(frozen=True)
+class NewHandoff(StaffEvent, kind="new_handoff"):
+    """A citizen started waiting for a person."""
+
+    handoff_id: int
+
+
+@dataclass(frozen=True)
+class ConversationFrame(StaffEvent, kind="conversation_frame"):
+    """A message in a conversation (the citizen's, staff's or a notice)."""
+
+    conversation_id: str
+    agent_id: int | None
+    frame: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class UserTyping(StaffEvent, kind="user_typing"):
+    conversation_id: str
+    agent_id: int
+    on: bool
+
+
+@dataclass(frozen=True)
+class NoteAdded(StaffEvent, kind="note_added"):
+    conversation_id: str
+    agent_id: int | None
+    note: dict[str, Any]
+
+
 class StaffEvents(Protocol):
-    """What the handoff tells the staff console (bot/staff/live.py)."""
+    """The staff console as the handoff sees it (bot/staff/live.py, StaffBroadcast)."""
 
     def online_agents(self) -> set[int]: ...
 
-    async def queue_changed(self) -> None: ...
-
-    async def new_handoff(self, handoff_id: int) -> None: ...
-
-    async def conversation_frame(
-        self, conversation_id: str, agent_id: int | None, frame: dict[str, Any]
-    ) -> None: ...
-
-    async def user_typing(self, conversation_id: str, agent_id: int, on: bool) -> None: ...
-
-    async def note_added(
-        self, conversation_id: str, agent_id: int | None, note: dict[str, Any]
-    ) -> None: ...
+    async def publish(self, event: StaffEvent) -> None: ...
 
 
 class NoStaff:
-    """Before the console is attached (and in tests of the pipeline alone): nobody is online."""
+    """Before the console is attached (and in tests of the pipeline alone): nobody is online,
+    and events reach nobody."""
 
     def online_agents(self) -> set[int]:
         return set()
 
-    async def queue_changed(self) -> None:
-        return None
-
-    async def new_handoff(self, handoff_id: int) -> None:
-        return None
-
-    async def conversation_frame(
-        self, conversation_id: str, agent_id: int | None, frame: dict[str, Any]
-    ) -> None:
-        return None
-
-    async def user_typing(self, conversation_id: str, agent_id: int, on: bool) -> None:
-        return None
-
-    async def note_added(
-        self, conversation_id: str, agent_id: int | None, note: dict[str, Any]
-    ) -> None:
+    async def publish(self, event: StaffEvent) -> None:
         return None
 
 
@@ -165,7 +201,7 @@ class HandoffDesk:
             lambda s: conversations.set_status(s, message["id"], conversations.TO_STAFF)
         )
         agent_id = handoff.agent_id if handoff.status == ACTIVE else None
-        await self.staff.conversation_frame(conversation_id, agent_id, message)
+        await self.staff.publish(ConversationFrame(conversation_id, agent_id, message))
         if handoff.status == WAITING:  # a reminder of where they are, e.g. after "转人工" again
             position = await self.store.run(lambda s: handoffs.queue_position(s, handoff))
             await reply(handoff_frame(handoff, position=position))
@@ -197,8 +233,8 @@ class HandoffDesk:
             await reply(await self.store.add_message(conversation_id, "system", WAITING_TEXT))
             self._positions[handoff.id] = position
             await reply(handoff_frame(handoff, position=position))
-            await self.staff.new_handoff(handoff.id)
-            await self.staff.queue_changed()
+            await self.staff.publish(NewHandoff(handoff.id))
+            await self.staff.publish(QueueChanged())
         else:
             await reply(handoff_frame(handoff, agent_name=await self._agent_name(handoff)))
 
@@ -223,7 +259,7 @@ class HandoffDesk:
                 waiting, handoff_frame(waiting, reason="nobody", hours=self.hours.describe())
             )
         if queue:
-            await self.staff.queue_changed()
+            await self.staff.publish(QueueChanged())
         return len(queue)
 
     async def state_frame(self, conversation_id: str) -> dict[str, Any]:
@@ -257,7 +293,7 @@ class HandoffDesk:
         ticket_id = await self.store.run(
             lambda s: tickets.create_ticket(s, conversation_id, phone, text)
         )
-        await self.staff.queue_changed()  # the console's ticket count
+        await self.staff.publish(QueueChanged())  # the console's ticket count
         return ticket_id
 
     async def rate(self, conversation_id: str, handoff_id: int, score: int, comment: str) -> None:
@@ -280,7 +316,7 @@ class HandoffDesk:
             logger.warning("could not read the handoff of %s", conversation_id, exc_info=True)
             return
         if handoff is not None and handoff.status == ACTIVE and handoff.agent_id is not None:
-            await self.staff.user_typing(conversation_id, handoff.agent_id, on)
+            await self.staff.publish(UserTyping(conversation_id, handoff.agent_id, on))
 
     async def resume_bot_if_needed(
         self, conversation_id: str, pending: list[Handoff] | None = None
@@ -333,7 +369,7 @@ class HandoffDesk:
         frame = await self.store.add_message(
             conversation_id, "staff", text, data, client_message_id=f"staff-{client_id}"[:64]
         )
-        await self.staff.conversation_frame(conversation_id, handoff.agent_id, frame)
+        await self.staff.publish(ConversationFrame(conversation_id, handoff.agent_id, frame))
         try:
             await self._deliver(conversation_id, frame)
         except DeliveryFailed as exc:
@@ -361,7 +397,7 @@ class HandoffDesk:
         handoff = moved
         await self._notice(handoff, TRANSFERRED_TEXT.format(agent=target.display_name))
         await self._tell_citizen(handoff, handoff_frame(handoff, target.display_name))
-        await self.staff.queue_changed()
+        await self.staff.publish(QueueChanged())
         return handoff
 
     async def hand_back(self, conversation_id: str, agent: Agent) -> None:
@@ -410,12 +446,13 @@ class HandoffDesk:
             await self.resume_bot_if_needed(conversation_id)
         except RasaUnavailable:
             logger.warning("Rasa down after the handoff of %s; resumed later", conversation_id)
-        await self.staff.queue_changed()
+        await self.staff.publish(QueueChanged())
 
     async def _notice(self, handoff: Handoff, text: str) -> None:
         """A system message both sides see (stored, so it is in the transcript)."""
         frame = await self.store.add_message(handoff.conversation_id, "system", text)
-        await self.staff.conversation_frame(handoff.conversation_id, handoff.agent_id, frame)
+        conversation_id = handoff.conversation_id
+        await self.staff.publish(ConversationFrame(conversation_id, handoff.agent_id, frame))
         await self._tell_citizen(handoff, frame)
 
     async def _tell_citizen(self, handoff: Handoff, frame: dict[str, Any]) -> None:
@@ -431,7 +468,7 @@ class HandoffDesk:
             if self._positions.get(handoff.id) != position:
                 self._positions[handoff.id] = position
                 await self._tell_citizen(handoff, handoff_frame(handoff, position=position))
-        await self.staff.queue_changed()
+        await self.staff.publish(QueueChanged())
 
     async def _agent_name(self, handoff: Handoff) -> str:
         if handoff.agent_id is None:

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.conversation.channel import Channel, DeliveryFailed, StoreFailed
-from bot.conversation.frames import HUMAN_BUTTON, bot_reply, error_frame, message_frame
+from bot.conversation.frames import REQUEST_HUMAN, bot_reply, error_frame, message_frame
 from bot.conversation.handoff import HandoffDesk, StaffEvents
 from bot.conversation.hours import WorkingHours
 from bot.conversation.store import ChatStore
@@ -26,7 +26,6 @@ from bot.rasa.pool import RasaPool, RasaUnavailable
 __all__ = ["Channel", "DeliveryFailed", "Pipeline", "Received", "StoreFailed"]
 logger = logging.getLogger(__name__)
 BUSY_TEXT = "系统繁忙，请稍后再试，或转人工咨询。"
-REQUEST_HUMAN = HUMAN_BUTTON["payload"]
 
 
 @dataclass(frozen=True)

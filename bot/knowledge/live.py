@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot.db import knowledge as db
 from bot.db.runner import run_db
+from bot.knowledge.embed import Embedder
 from bot.knowledge.search import Entry, KnowledgeIndex
 
 POLL_SECONDS = 1.0
@@ -47,8 +48,8 @@ def entry_of(item: db.KnowledgeItem) -> Entry:
     )
 
 
-def build_snapshot(version: int, entries: list[Entry]) -> Snapshot:
-    return Snapshot(version, KnowledgeIndex(entries), {e.key: e for e in entries})
+def build_snapshot(version: int, entries: list[Entry], embedder: Embedder | None) -> Snapshot:
+    return Snapshot(version, KnowledgeIndex(entries, embedder), {e.key: e for e in entries})
 
 
 def _load(session: Session) -> tuple[int, list[Entry]]:
@@ -58,9 +59,14 @@ def _load(session: Session) -> tuple[int, list[Entry]]:
 
 class LiveKnowledge:
     def __init__(
-        self, database_url: str, timeout: float, poll_seconds: float = POLL_SECONDS
+        self,
+        database_url: str,
+        timeout: float,
+        embedder: Embedder | None = None,
+        poll_seconds: float = POLL_SECONDS,
     ) -> None:
         self._database_url = database_url
+        self._embedder = embedder
         self._timeout = timeout
         self._poll_seconds = poll_seconds
         self._snapshot: Snapshot | None = None
@@ -79,7 +85,7 @@ class LiveKnowledge:
             version = await run_db(self._database_url, db.content_version, self._timeout)
             if current is None or version != current.version:
                 version, entries = await run_db(self._database_url, _load, self._timeout)
-                current = await asyncio.to_thread(build_snapshot, version, entries)
+                current = await asyncio.to_thread(build_snapshot, version, entries, self._embedder)
                 self._snapshot = current
             self._checked_at = time.monotonic()
             return current

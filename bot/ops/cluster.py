@@ -10,12 +10,14 @@ settings below; bot/ops/supervisor.py runs them. A conversation stays on one Ras
 (consistent hashing in bot/rasa/pool.py) and moves to the next when that one dies: its tracker
 is in PostgreSQL.
 
-Settings (environment): DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/ipbot, created
-if missing), REDIS_URL (redis://127.0.0.1:6379/0: the gateways' pub/sub; Rasa's lock store uses
-database RASA_LOCK_REDIS_DB, 1, of the same server), RASA_REPLICAS (2, on RASA_PORT, RASA_PORT+1 …),
+Settings (environment, read by bot/settings.py; `ClusterConfig.from_settings`): DATABASE_URL
+(default postgresql://postgres@127.0.0.1:5432/ipbot, created if missing), REDIS_URL
+(redis://127.0.0.1:6379/0: the gateways' pub/sub; Rasa's lock store uses database
+RASA_LOCK_REDIS_DB, 1, of the same server), RASA_REPLICAS (2, on RASA_PORT, RASA_PORT+1 …),
 GATEWAY_INSTANCES (2, on BOT_PORT, BOT_PORT+1 …), ACTION_SERVER_SANIC_WORKERS, SANIC_WORKERS (Rasa's
 workers per replica), TF_INTRA_OP_PARALLELISM_THREADS / TF_INTER_OP_PARALLELISM_THREADS,
-RASA_SQL_POOL_SIZE / RASA_SQL_MAX_OVERFLOW, RASA_LOCK_KEY_PREFIX, TICKET_LOCK_LIFETIME.
+RASA_SQL_POOL_SIZE / RASA_SQL_MAX_OVERFLOW, RASA_LOCK_KEY_PREFIX (default: REDIS_NAMESPACE in
+letters and digits, `ipbot`), TICKET_LOCK_LIFETIME.
 """
 
 from __future__ import annotations
@@ -68,15 +70,18 @@ class ClusterError(RuntimeError):
     """The cluster cannot start; the message says why and what to do."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
-    raw = env.get(name) or ""
-    try:
-        value = int(raw) if raw else default
-    except ValueError as exc:
-        raise ClusterError(f"{name} must be a whole number, got {raw!r}") from exc
+def _at_least(name: str, value: int | None, default: int, minimum: int = 1) -> int:
+    """`value` (the variable `name`, None when unset) or `default`, checked against `minimum`."""
+    value = default if value is None else value
     if value < minimum:
         raise ClusterError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def lock_key_prefix_for(namespace: str) -> str:
+    """The default lock key prefix: the deployment's REDIS_NAMESPACE in letters and digits (Rasa
+    accepts no other prefix), so that deployments sharing a Redis lock apart."""
+    return "".join(ch for ch in namespace if ch.isalnum()) or "ipbot"
 
 
 @dataclass(frozen=True)
@@ -101,32 +106,43 @@ class ClusterConfig:
     rasa_env: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> ClusterConfig:
-        rasa_port = _int(env, "RASA_PORT", 5005)
-        gateway_port = _int(env, "BOT_PORT", 8000)
-        prefix = env.get("RASA_LOCK_KEY_PREFIX") or "ipbot"
+    def from_settings(cls, settings: Settings) -> ClusterConfig:
+        """The topology `settings` ask for (RASA_REPLICAS, GATEWAY_INSTANCES … from
+        `settings.cluster`; the ports from RASA_PORT, BOT_PORT, ACTION_PORT)."""
+        c = settings.cluster
+        rasa_port = _at_least("RASA_PORT", settings.rasa_port, 5005)
+        gateway_port = _at_least("BOT_PORT", settings.gateway_port, 8000)
+        prefix = c.lock_key_prefix or lock_key_prefix_for(settings.redis_namespace)
         if not prefix.isalnum():
             raise ClusterError(f"RASA_LOCK_KEY_PREFIX must be letters and digits, got {prefix!r}")
+        replicas = _at_least("RASA_REPLICAS", c.rasa_replicas, 2)
+        instances = _at_least("GATEWAY_INSTANCES", c.gateway_instances, 2)
         return cls(
-            database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
-            redis_url=env.get("REDIS_URL") or DEFAULT_REDIS_URL,
-            lock_redis_db=_int(env, "RASA_LOCK_REDIS_DB", 1, 0),
-            lock_lifetime=_int(env, "TICKET_LOCK_LIFETIME", DEFAULT_LOCK_LIFETIME_SECONDS),
+            database_url=c.database_url or DEFAULT_DATABASE_URL,
+            redis_url=c.redis_url or DEFAULT_REDIS_URL,
+            lock_redis_db=_at_least("RASA_LOCK_REDIS_DB", c.lock_redis_db, 1, 0),
+            lock_lifetime=_at_least(
+                "TICKET_LOCK_LIFETIME", c.lock_lifetime, DEFAULT_LOCK_LIFETIME_SECONDS
+            ),
             lock_key_prefix=prefix,
-            rasa_ports=tuple(rasa_port + i for i in range(_int(env, "RASA_REPLICAS", 2))),
-            gateway_ports=tuple(gateway_port + i for i in range(_int(env, "GATEWAY_INSTANCES", 2))),
-            action_port=_int(env, "ACTION_PORT", 5055),
-            action_workers=_int(env, "ACTION_SERVER_SANIC_WORKERS", DEFAULT_ACTION_WORKERS),
-            rasa_workers=_int(env, "SANIC_WORKERS", DEFAULT_RASA_WORKERS),
-            tf_intra_threads=_int(
-                env, "TF_INTRA_OP_PARALLELISM_THREADS", DEFAULT_TF_INTRA_THREADS, 0
+            rasa_ports=tuple(rasa_port + i for i in range(replicas)),
+            gateway_ports=tuple(gateway_port + i for i in range(instances)),
+            action_port=_at_least("ACTION_PORT", settings.action_port, 5055),
+            action_workers=_at_least(
+                "ACTION_SERVER_SANIC_WORKERS", c.action_workers, DEFAULT_ACTION_WORKERS
             ),
-            tf_inter_threads=_int(
-                env, "TF_INTER_OP_PARALLELISM_THREADS", DEFAULT_TF_INTER_THREADS, 0
+            rasa_workers=_at_least("SANIC_WORKERS", c.rasa_workers, DEFAULT_RASA_WORKERS),
+            tf_intra_threads=_at_least(
+                "TF_INTRA_OP_PARALLELISM_THREADS", c.tf_intra_threads, DEFAULT_TF_INTRA_THREADS, 0
             ),
-            rasa_sql_pool_size=_int(env, "RASA_SQL_POOL_SIZE", DEFAULT_RASA_SQL_POOL_SIZE),
-            rasa_sql_max_overflow=_int(
-                env, "RASA_SQL_MAX_OVERFLOW", DEFAULT_RASA_SQL_MAX_OVERFLOW, 0
+            tf_inter_threads=_at_least(
+                "TF_INTER_OP_PARALLELISM_THREADS", c.tf_inter_threads, DEFAULT_TF_INTER_THREADS, 0
+            ),
+            rasa_sql_pool_size=_at_least(
+                "RASA_SQL_POOL_SIZE", c.rasa_sql_pool_size, DEFAULT_RASA_SQL_POOL_SIZE
+            ),
+            rasa_sql_max_overflow=_at_least(
+                "RASA_SQL_MAX_OVERFLOW", c.rasa_sql_max_overflow, DEFAULT_RASA_SQL_MAX_OVERFLOW, 0
             ),
         )
 

@@ -5,7 +5,8 @@ or `production`. In production `bot run` / `bot serve` refuse to start (exit cod
 listed) when:
 
 - `RASA_AUTH_TOKEN` or `SESSION_SECRET` is not set in the environment (the generated
-  `var/secrets.json` is a development convenience: one file on one disk, not managed as a secret),
+  `var/secrets.json` is a development convenience: one file on one disk, not managed as a secret;
+  `Settings.generated_secrets` records which ones came from it),
   is weak (shorter than 32 characters, a known placeholder, too few distinct characters), or both
   are the same value;
 - Rasa (`RASA_HOST`) or the action server (`ACTION_HOST`) would listen on a public address. Rasa's
@@ -33,7 +34,7 @@ import socket
 import sys
 from base64 import b64decode
 from binascii import Error as Base64Error
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 from urllib.parse import urlsplit
@@ -41,6 +42,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import make_url
 
 from bot.settings import Settings
+from bot.wechat.config import WechatConfig
 
 DEVELOPMENT, PRODUCTION = "development", "production"
 MIN_SECRET_LENGTH = 32
@@ -80,32 +82,24 @@ class Report:
     warnings: list[str] = field(default_factory=list)  # start, but say so
 
 
-def environment(environ: Mapping[str, str]) -> str:
-    return (environ.get("BOT_ENV") or DEVELOPMENT).strip().lower()
-
-
-def check_settings(
-    settings: Settings, environ: Mapping[str, str], resolve: Resolver | None = None
-) -> list[str]:
+def check_settings(settings: Settings, resolve: Resolver | None = None) -> list[str]:
     """The problems that forbid starting with these settings (empty in development)."""
-    return review(settings, environ, resolve).problems
+    return review(settings, resolve).problems
 
 
-def review(
-    settings: Settings, environ: Mapping[str, str], resolve: Resolver | None = None
-) -> Report:
-    """Problems and warnings for `settings` in the environment `BOT_ENV` names."""
+def review(settings: Settings, resolve: Resolver | None = None) -> Report:
+    """Problems and warnings for `settings` in the environment `settings.environment` names."""
     report = Report()
-    env = environment(environ)
+    env = settings.environment
     if env == DEVELOPMENT:
         return report
     if env != PRODUCTION:
         report.problems.append(
-            f"BOT_ENV must be {DEVELOPMENT!r} or {PRODUCTION!r}, got {environ.get('BOT_ENV')!r}"
+            f"BOT_ENV must be {DEVELOPMENT!r} or {PRODUCTION!r}, got {settings.environment!r}"
         )
         return report
     resolve = resolve or resolve_host
-    _check_secrets(settings, environ, report)
+    _check_secrets(settings, report)
     for variable, host in (
         ("RASA_HOST", settings.rasa_host),
         ("ACTION_HOST", settings.action_host),
@@ -116,7 +110,7 @@ def review(
                 f"{variable}={host!r} {reason}: Rasa's API and the action server must listen "
                 "on loopback or a private network only"
             )
-    _check_wechat(environ, report)
+    _check_wechat(settings.wechat, report)
     _check_database(settings, report)
     _check_gateway(settings, resolve, report)
     return report
@@ -125,13 +119,13 @@ def review(
 # ---- secrets ------------------------------------------------------------------------------------
 
 
-def _check_secrets(settings: Settings, environ: Mapping[str, str], report: Report) -> None:
+def _check_secrets(settings: Settings, report: Report) -> None:
     values = {
         "RASA_AUTH_TOKEN": settings.rasa_auth_token,
         "SESSION_SECRET": settings.session_secret,
     }
     for name, value in values.items():
-        if not environ.get(name, "").strip():
+        if name in settings.generated_secrets or not value.strip():
             report.problems.append(
                 f"{name} is not set in the environment (the value generated into "
                 "var/secrets.json is for development only)"
@@ -196,10 +190,10 @@ def _ip_reason(address: str) -> str | None:
 # ---- WeChat -------------------------------------------------------------------------------------
 
 
-def _check_wechat(environ: Mapping[str, str], report: Report) -> None:
-    token = environ.get("WECHAT_TOKEN", "").strip()
-    if not token:
+def _check_wechat(wechat: WechatConfig | None, report: Report) -> None:
+    if wechat is None:
         return  # the channel is off
+    token = wechat.token
     if _wechat_placeholder(token):
         report.problems.append("WECHAT_TOKEN is a placeholder value")
     elif len(token) < MIN_WECHAT_TOKEN_LENGTH:
@@ -207,10 +201,10 @@ def _check_wechat(environ: Mapping[str, str], report: Report) -> None:
             f"WECHAT_TOKEN is too short ({len(token)} characters, at least "
             f"{MIN_WECHAT_TOKEN_LENGTH}): it can be recovered offline from one signed request"
         )
-    app_secret = environ.get("WECHAT_APP_SECRET", "").strip()
+    app_secret = wechat.app_secret
     if app_secret and (_wechat_placeholder(app_secret) or len(set(app_secret)) < 6):
         report.problems.append("WECHAT_APP_SECRET is a placeholder value")
-    aes_key = environ.get("WECHAT_AES_KEY", "").strip()
+    aes_key = wechat.aes_key
     if not aes_key:
         report.warnings.append(
             "WECHAT_AES_KEY is not set: WeChat messages travel in plaintext mode (use safe mode)"
@@ -228,7 +222,7 @@ def _wechat_placeholder(value: str) -> bool:
 
 def _aes_key_is_typed(aes_key: str) -> bool:
     """A key made of typed text (e.g. base64 of "0123456789abcdef…") rather than random bytes.
-    A malformed key is left to WechatConfig, which names the problem at start."""
+    A malformed key never gets here: WechatConfig refuses it, naming the problem."""
     try:
         key = b64decode(aes_key + "=", validate=True)
     except (Base64Error, ValueError):
@@ -271,19 +265,16 @@ def _check_gateway(settings: Settings, resolve: Resolver, report: Report) -> Non
 
 
 def startup_check(
-    settings: Settings,
-    environ: Mapping[str, str],
-    stream: TextIO | None = None,
-    resolve: Resolver | None = None,
+    settings: Settings, stream: TextIO | None = None, resolve: Resolver | None = None
 ) -> int:
     """Print warnings and problems; 0 when the process may start, 2 when it must not."""
     stream = stream or sys.stderr
-    report = review(settings, environ, resolve)
+    report = review(settings, resolve)
     for warning in report.warnings:
         print(f"warning: {warning}", file=stream)
     if not report.problems:
         return 0
-    lines = [f"Refusing to start with BOT_ENV={environment(environ)}:"]
+    lines = [f"Refusing to start with BOT_ENV={settings.environment}:"]
     lines += [f"  - {problem}" for problem in report.problems]
     lines.append(
         "Fix these (see README.md, Security), or use BOT_ENV=development on a dev machine."

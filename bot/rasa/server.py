@@ -1,4 +1,4 @@
-"""Start `rasa run` with the API token taken from RASA_AUTH_TOKEN.
+"""Start `rasa run` with the API token taken from RASA_AUTH_TOKEN (through bot/settings.py).
 
 Passing the token on Rasa's command line would show it to every user in `ps`; this wrapper adds it
 to the arguments inside the process instead.
@@ -6,8 +6,9 @@ to the arguments inside the process instead.
 
 from __future__ import annotations
 
-import os
 import sys
+
+from bot.settings import Settings
 
 
 def cache_action_response_validator() -> None:
@@ -37,7 +38,8 @@ def cache_action_response_validator() -> None:
 
 
 def main() -> None:
-    token = os.environ.get("RASA_AUTH_TOKEN")
+    # Only from the environment: Rasa never falls back to a generated token.
+    token = Settings.from_env(generate_secrets=False).rasa_auth_token
     if not token:
         sys.exit("RASA_AUTH_TOKEN is not set: refusing to start Rasa's HTTP API without a token")
     from rasa.__main__ import main as rasa_main

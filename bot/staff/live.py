@@ -7,10 +7,12 @@ handoff's state in the database (bot/conversation/handoff.py); this module only 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from dataclasses import fields
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -18,7 +20,17 @@ from sqlalchemy.orm import Session
 
 from bot.conversation.bus import LocalBus
 from bot.conversation.frames import CLIENT_ID_PATTERN, iso_time
-from bot.conversation.handoff import HandoffDesk, HandoffError, note_frame
+from bot.conversation.handoff import (
+    ConversationFrame,
+    HandoffDesk,
+    HandoffError,
+    NewHandoff,
+    NoteAdded,
+    QueueChanged,
+    StaffEvent,
+    UserTyping,
+    note_frame,
+)
 from bot.conversation.store import as_frame
 from bot.db import handoffs
 from bot.db.handoffs import ACTIVE, HandoffSummary
@@ -101,48 +113,53 @@ class StaffHub:
     # ---- events, applied to this instance's sockets (StaffBroadcast publishes them) ------------
 
     async def apply(self, message: dict[str, Any]) -> None:
-        """One event from the bus (published by any gateway instance)."""
-        event, args = message.get("event"), message.get("args") or {}
-        if event == "queue_changed":
-            await self.queue_changed()
-        elif event == "new_handoff":
-            await self.new_handoff(args["handoff_id"])
-        elif event == "conversation_frame":
-            await self.conversation_frame(args["conversation_id"], args["agent_id"], args["frame"])
-        elif event == "user_typing":
-            await self.user_typing(args["conversation_id"], args["agent_id"], args["on"])
-        elif event == "note_added":
-            await self.note_added(args["conversation_id"], args["agent_id"], args["note"])
+        """One event from the bus (published by any gateway instance); unknown kinds are ignored."""
+        event = from_wire(message)
+        if event is not None:
+            await self.handle(event)
 
-    async def queue_changed(self) -> None:
+    @functools.singledispatchmethod
+    async def handle(self, event: StaffEvent) -> None:
+        """Apply one event: a handler per event class (bot/conversation/handoff.py) below."""
+        logger.warning("no handler for the staff event %r", event.kind)
+
+    @handle.register
+    async def _queue_changed(self, event: QueueChanged) -> None:
         if not self._sockets:
             return
         snapshot = await self.desk.store.run(queue_snapshot)
         for ws, staff in list(self._sockets.items()):
             await send(ws, queue_frame(snapshot, staff, self.bus.online_staff()))
 
-    async def new_handoff(self, handoff_id: int) -> None:
+    @handle.register
+    async def _new_handoff(self, event: NewHandoff) -> None:
         snapshot = await self.desk.store.run(queue_snapshot)
-        handoff = next((h for h in snapshot["waiting"] if h["handoff_id"] == handoff_id), None)
+        waiting = snapshot["waiting"]
+        handoff = next((h for h in waiting if h["handoff_id"] == event.handoff_id), None)
         if handoff is not None:
             for ws in list(self._sockets):
                 await send(ws, {"type": "new_handoff", "handoff": handoff})
 
-    async def conversation_frame(
-        self, conversation_id: str, agent_id: int | None, frame: dict[str, Any]
-    ) -> None:
-        message = {"type": "message", "conversation_id": conversation_id, "message": frame}
-        for ws in self._recipients(conversation_id, agent_id):
+    @handle.register
+    async def _conversation_frame(self, event: ConversationFrame) -> None:
+        message = {
+            "type": "message",
+            "conversation_id": event.conversation_id,
+            "message": event.frame,
+        }
+        for ws in self._recipients(event.conversation_id, event.agent_id):
             await send(ws, message)
 
-    async def user_typing(self, conversation_id: str, agent_id: int, on: bool) -> None:
-        frame = {"type": "typing", "conversation_id": conversation_id, "on": on}
-        for ws in self._recipients(conversation_id, agent_id):
+    @handle.register
+    async def _user_typing(self, event: UserTyping) -> None:
+        frame = {"type": "typing", "conversation_id": event.conversation_id, "on": event.on}
+        for ws in self._recipients(event.conversation_id, event.agent_id):
             await send(ws, frame)
 
-    async def note_added(self, conversation_id: str, agent_id: int | None, note: dict) -> None:
-        frame = {"type": "note", "conversation_id": conversation_id, "note": note}
-        for ws in self._recipients(conversation_id, agent_id):
+    @handle.register
+    async def _note_added(self, event: NoteAdded) -> None:
+        frame = {"type": "note", "conversation_id": event.conversation_id, "note": event.note}
+        for ws in self._recipients(event.conversation_id, event.agent_id):
             await send(ws, frame)
 
     def _recipients(self, conversation_id: str, agent_id: int | None) -> list:
@@ -170,31 +187,22 @@ class StaffBroadcast:
     def online_agents(self) -> set[int]:
         return self.bus.online_staff()
 
-    async def _publish(self, event: str, **args: Any) -> None:
-        await self.bus.publish(STAFF_TOPIC, {"event": event, "args": args})
+    async def publish(self, event: StaffEvent) -> None:
+        await self.bus.publish(STAFF_TOPIC, wire(event))
 
-    async def queue_changed(self) -> None:
-        await self._publish("queue_changed")
 
-    async def new_handoff(self, handoff_id: int) -> None:
-        await self._publish("new_handoff", handoff_id=handoff_id)
+def wire(event: StaffEvent) -> dict[str, Any]:
+    """An event as the bus carries it: {"event": its kind, "args": its fields}."""
+    return {"event": event.kind, "args": {f.name: getattr(event, f.name) for f in fields(event)}}
 
-    async def conversation_frame(
-        self, conversation_id: str, agent_id: int | None, frame: dict[str, Any]
-    ) -> None:
-        await self._publish(
-            "conversation_frame", conversation_id=conversation_id, agent_id=agent_id, frame=frame
-        )
 
-    async def user_typing(self, conversation_id: str, agent_id: int, on: bool) -> None:
-        await self._publish(
-            "user_typing", conversation_id=conversation_id, agent_id=agent_id, on=on
-        )
-
-    async def note_added(self, conversation_id: str, agent_id: int | None, note: dict) -> None:
-        await self._publish(
-            "note_added", conversation_id=conversation_id, agent_id=agent_id, note=note
-        )
+def from_wire(message: dict[str, Any]) -> StaffEvent | None:
+    """The event a bus message carries; None for a kind nobody declared."""
+    event_class = StaffEvent.of_kind(message.get("event"))
+    if event_class is None:
+        return None
+    args = message.get("args") or {}
+    return event_class(**{f.name: args[f.name] for f in fields(event_class)})
 
 
 async def send(ws: web.WebSocketResponse, frame: dict[str, Any]) -> None:
@@ -289,14 +297,14 @@ async def staff_socket(request: web.Request) -> web.WebSocketResponse:
     hub.add(ws, staff)
     try:
         await hello(app, ws, staff)
-        await app[PIPELINE].desk.staff.queue_changed()  # everyone sees this agent come online
+        await app[PIPELINE].desk.staff.publish(QueueChanged())  # everyone sees them come online
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
                 await handle(app, ws, staff, msg.data)
     finally:
         hub.discard(ws)
         try:
-            await app[PIPELINE].desk.staff.queue_changed()
+            await app[PIPELINE].desk.staff.publish(QueueChanged())
         except Exception:
             logger.exception("could not tell the console that an agent left")
     return ws
@@ -405,7 +413,7 @@ async def note(app, ws, staff: StaffIdentity, frame: dict) -> None:
     added = await desk.add_note(conversation_id, staff, _text(frame))
     handoff = await desk.store.run(lambda s: handoffs.latest_handoff(s, conversation_id))
     agent_id = handoff.agent_id if handoff is not None and handoff.status == ACTIVE else None
-    await desk.staff.note_added(conversation_id, agent_id, added)  # the author sees it too
+    await desk.staff.publish(NoteAdded(conversation_id, agent_id, added))  # the author sees it too
 
 
 async def transfer(app, ws, staff: StaffIdentity, frame: dict) -> None:

@@ -5,7 +5,8 @@ cached until 5 minutes before it expires, fetched by one caller at a time, and f
 WeChat says it is invalid or expired (another server may have taken a new one).
 
 Every fetch invalidates the previous token after 5 minutes, so several gateways must share one:
-with Redis the token lives there (`SharedToken`) and only the holder of a short Redis lock fetches.
+with Redis the token lives there (`SharedToken`, under the deployment's REDIS_NAMESPACE) and only
+the holder of a short Redis lock fetches.
 """
 
 from __future__ import annotations
@@ -72,6 +73,11 @@ class SharedToken:
     def __init__(self, redis: aioredis.Redis, key: str) -> None:
         self.redis = redis
         self.key = key
+
+    @classmethod
+    def for_app(cls, redis: aioredis.Redis, namespace: str, app_id: str) -> SharedToken:
+        """The token of `app_id` for the deployment whose REDIS_NAMESPACE is `namespace`."""
+        return cls(redis, f"{namespace}:wechat-token:{app_id}")
 
     async def get(self) -> str | None:
         value = await self.redis.get(self.key)

@@ -1,8 +1,9 @@
 """Answer each pushed message once: WeChat resends a message it got no reply to (up to 3 times).
 
-With REDIS_URL the first copy wins a `SET NX EX` (shared by every gateway process); without it a
-per-process memory of recent keys does the same for one process, and the database (the pipeline
-stores a message once per MsgId) stops any copy that gets past it.
+With REDIS_URL the first copy wins a `SET NX EX` (shared by every gateway process of the deployment:
+keys under its REDIS_NAMESPACE); without it a per-process memory of recent keys does the same for
+one process, and the database (the pipeline stores a message once per MsgId) stops any copy that
+gets past it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
-KEY_PREFIX = "ipbot:wechat:"
 
 
 class Deduper(Protocol):
@@ -49,13 +49,18 @@ class MemoryDeduper:
 
 
 class RedisDeduper:
-    def __init__(self, client: aioredis.Redis, namespace: str, ttl_seconds: int) -> None:
+    """Keys `<namespace>:wechat:<scope>:<key>`: `namespace` is the deployment's REDIS_NAMESPACE,
+    `scope` what is remembered (e.g. "msg:<AppID>")."""
+
+    def __init__(
+        self, client: aioredis.Redis, namespace: str, scope: str, ttl_seconds: int
+    ) -> None:
         self.client = client
-        self.namespace = namespace
+        self.prefix = f"{namespace}:wechat:{scope}:"
         self.ttl = ttl_seconds
 
     def redis_key(self, key: str) -> str:
-        return f"{KEY_PREFIX}{self.namespace}:{key}"
+        return self.prefix + key
 
     async def first(self, key: str) -> bool:
         try:

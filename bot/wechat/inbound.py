@@ -9,12 +9,12 @@ from typing import Any
 from wechatpy import events, messages
 from wechatpy.messages import BaseMessage
 
+from bot.conversation.frames import REQUEST_HUMAN
 from bot.wechat.render import UNSUPPORTED_TEXT, welcome_text
 
 # What a shared location asks the bot: the nearest brand guidance stations (the action reads the
 # coordinates from the message metadata, see actions/location.py).
 LOCATION_PAYLOAD = "/find_brand_station"
-HUMAN_PAYLOAD = "/request_human"
 HUMAN_WORDS = frozenset({"转人工", "人工", "人工客服", "转人工客服"})
 # "留言 13800000000 想咨询商标续展": leave a call-back request (out of hours, nobody online).
 TICKET_PATTERN = re.compile(r"^留言[\s:：,，]*([0-9][0-9\-－ ]{4,19}[0-9])[\s:：,，]*(.*)$", re.S)
@@ -90,7 +90,7 @@ def interpret(message: BaseMessage) -> Intent:
 
 
 def human_payload(text: str) -> str | None:
-    return HUMAN_PAYLOAD if text.strip() in HUMAN_WORDS else None
+    return REQUEST_HUMAN if text.strip() in HUMAN_WORDS else None
 
 
 def ticket_request(text: str) -> tuple[str, str] | None:

@@ -16,11 +16,10 @@ from typing import Any
 from wechatpy.messages import BaseMessage
 from wechatpy.replies import TextReply
 
-from bot.conversation.frames import HOT_QUESTIONS, WELCOME_TEXT
+from bot.conversation.frames import HOT_QUESTIONS, REQUEST_HUMAN, WELCOME_TEXT
 
 TEXT_LIMIT_BYTES = 2048
 UNVERIFIED = "待核实"
-HUMAN_PAYLOAD = "/request_human"
 BLOCK_SEPARATOR = "\n\n"
 RATING_PROMPT = (
     "本次人工服务已结束，请回复数字为我们的服务评分：\n"
@@ -160,7 +159,7 @@ def frame_blocks(frame: dict[str, Any], numbering: Numbering) -> list[str]:
         return [notice] if notice else []
     if kind == "error":
         blocks = [text.strip()] if text.strip() else []
-        if any(o.payload == HUMAN_PAYLOAD for o in buttons_of(frame)):
+        if any(o.payload == REQUEST_HUMAN for o in buttons_of(frame)):
             blocks.append("如需人工服务，请回复“转人工”。")
         return blocks
     if kind == "rating_saved":

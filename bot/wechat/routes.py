@@ -23,7 +23,7 @@ from bot.conversation.frames import MAX_MESSAGE_CHARS
 from bot.conversation.handoff import TICKET_TEXT
 from bot.conversation.pipeline import Pipeline
 from bot.db import conversations, handoffs
-from bot.web.keys import HTTP_CLIENT, PIPELINE
+from bot.web.keys import HTTP_CLIENT, PIPELINE, SETTINGS
 from bot.wechat.api import SharedToken, WechatApi
 from bot.wechat.channel import CHANNEL_NAME, WechatChannel, conversation_id_for
 from bot.wechat.config import WechatConfig
@@ -258,12 +258,14 @@ async def _wechat_context(app: web.Application) -> AsyncIterator[None]:
     shared_token = None
     messages_seen: Deduper = MemoryDeduper(DEDUPE_SECONDS)
     location_events: Deduper = MemoryDeduper(LOCATION_EVENT_INTERVAL_SECONDS)
-    if config.redis_url:
-        redis = aioredis.from_url(config.redis_url, socket_timeout=1, socket_connect_timeout=1)
-        shared_token = SharedToken(redis, f"ipbot:wechat-token:{config.app_id}")
-        messages_seen = RedisDeduper(redis, f"msg:{config.app_id}", DEDUPE_SECONDS)
+    settings = app[SETTINGS]
+    if settings.redis_url:  # every key under the deployment's REDIS_NAMESPACE
+        redis = aioredis.from_url(settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
+        namespace = settings.redis_namespace
+        shared_token = SharedToken.for_app(redis, namespace, config.app_id)
+        messages_seen = RedisDeduper(redis, namespace, f"msg:{config.app_id}", DEDUPE_SECONDS)
         location_events = RedisDeduper(
-            redis, f"location:{config.app_id}", LOCATION_EVENT_INTERVAL_SECONDS
+            redis, namespace, f"location:{config.app_id}", LOCATION_EVENT_INTERVAL_SECONDS
         )
     channel = WechatChannel(WechatApi(app[HTTP_CLIENT], config, shared_token))
     pipeline.register_channel(channel)
@@ -277,7 +279,7 @@ async def _wechat_context(app: web.Application) -> AsyncIterator[None]:
 def setup_wechat(app: web.Application, config: WechatConfig | None = None) -> None:
     """Serve /wechat when WeChat is configured (WECHAT_TOKEN set). Call after the cleanup
     context that creates the HTTP client and the pipeline."""
-    config = config or WechatConfig.from_env()
+    config = config or app[SETTINGS].wechat
     if config is None:
         return
     app[WECHAT_CONFIG] = config

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from actions.answers import live_knowledge
 from actions.knowledge import action_settings
 
 
@@ -13,5 +14,7 @@ from actions.knowledge import action_settings
 def fresh_action_settings() -> Iterator[None]:
     """Settings read anew in each test, after its environment is set."""
     action_settings.cache_clear()
+    live_knowledge.cache_clear()
     yield
     action_settings.cache_clear()
+    live_knowledge.cache_clear()

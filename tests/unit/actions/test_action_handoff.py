@@ -85,7 +85,7 @@ async def test_restarted_and_reverted_messages_do_not_count() -> None:
         {"event": "rewind"},
         action("action_listen"),
         user("ask_patent_fast_track"),
-        action("action_answer_topic"),
+        action("action_answer_knowledge"),
         action("action_listen"),
         user("request_human"),
     ]

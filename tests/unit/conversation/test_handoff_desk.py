@@ -15,7 +15,13 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from bot.conversation.handoff import HandoffError
+from bot.conversation.handoff import (
+    ConversationFrame,
+    HandoffError,
+    NewHandoff,
+    StaffEvent,
+    UserTyping,
+)
 from bot.conversation.hours import WorkingHours
 from bot.conversation.pipeline import Pipeline
 from bot.conversation.store import ChatStore
@@ -55,25 +61,13 @@ class Console:
     """The staff console as the desk sees it: who is online, and what it was told."""
 
     online: set[int] = field(default_factory=set)
-    events: list[tuple[str, Any]] = field(default_factory=list)
+    events: list[StaffEvent] = field(default_factory=list)
 
     def online_agents(self) -> set[int]:
         return self.online
 
-    async def queue_changed(self) -> None:
-        self.events.append(("queue", None))
-
-    async def new_handoff(self, handoff_id: int) -> None:
-        self.events.append(("new_handoff", handoff_id))
-
-    async def conversation_frame(self, conversation_id: str, agent_id: int | None, frame) -> None:
-        self.events.append(("frame", (conversation_id, agent_id, frame)))
-
-    async def user_typing(self, conversation_id: str, agent_id: int, on: bool) -> None:
-        self.events.append(("typing", (conversation_id, agent_id, on)))
-
-    async def note_added(self, conversation_id: str, agent_id: int | None, note) -> None:
-        self.events.append(("note", (conversation_id, agent_id, note)))
+    async def publish(self, event: StaffEvent) -> None:
+        self.events.append(event)
 
 
 def add_staff(database_url: str, username: str, name: str, role: str = "agent") -> Staff:
@@ -155,7 +149,7 @@ async def test_queue_positions_and_one_winner_when_two_accept(desk_parts, databa
     assert channel.of("c2", "handoff")[-1] == {
         "type": "handoff", "state": "waiting", "handoff_id": 2, "position": 2,
     }  # fmt: skip
-    assert ("new_handoff", 1) in console.events
+    assert NewHandoff(1) in console.events
 
     results = await asyncio.gather(
         pipeline.desk.accept(1, wang), pipeline.desk.accept(1, li), return_exceptions=True
@@ -183,8 +177,9 @@ async def test_messages_during_a_handoff_go_to_staff_and_back(desk_parts, databa
 
     answer = await user_says(pipeline, "c1", "我的专利被人仿冒了")
     assert answer == []  # no bot reply and no "系统繁忙": the bot was not asked
-    frames = [e[1] for e in console.events if e[0] == "frame"]
-    assert ("c1", wang.id) == frames[-1][:2] and frames[-1][2]["text"] == "我的专利被人仿冒了"
+    frames = [e for e in console.events if isinstance(e, ConversationFrame)]
+    assert (frames[-1].conversation_id, frames[-1].agent_id) == ("c1", wang.id)
+    assert frames[-1].frame["text"] == "我的专利被人仿冒了"
     with session_factory(database_url)() as session:
         statuses = session.execute(
             select(Message.status).where(Message.text == "我的专利被人仿冒了")
@@ -202,7 +197,7 @@ async def test_messages_during_a_handoff_go_to_staff_and_back(desk_parts, databa
     assert (await pipeline.desk.check_can_view("c1", admin)).agent_id == wang.id
 
     await pipeline.user_typing("c1", True)
-    assert console.events[-1] == ("typing", ("c1", wang.id, True))
+    assert console.events[-1] == UserTyping("c1", wang.id, True)
 
 
 async def test_close_then_rating_is_stored_once(desk_parts, database_url):

@@ -19,6 +19,7 @@ import pytest
 
 from bot.ops.security import check_settings, review, startup_check
 from bot.settings import PROJECT_ROOT, Settings
+from bot.wechat.config import WechatConfig
 from tests.support.running_stack import answers, free_port
 
 STRONG_TOKEN = "rT4k9ZqL2vX8mN1pB6cH3sJ7wE0yU5aD"  # 32 characters, as `openssl rand` gives
@@ -42,41 +43,57 @@ def production_settings(**changes: object) -> Settings:
         database_url=POSTGRES,
         rasa_auth_token=STRONG_TOKEN,
         session_secret=STRONG_SECRET,
+        environment="production",
     )
     return replace(good, **changes)
 
 
-def production_env(**changes: str | None) -> dict[str, str]:
-    env = {
-        "BOT_ENV": "production",
-        "RASA_AUTH_TOKEN": STRONG_TOKEN,
-        "SESSION_SECRET": STRONG_SECRET,
-        "DATABASE_URL": POSTGRES,
-    }
-    env.update(changes)  # type: ignore[arg-type]
-    return {k: v for k, v in env.items() if v is not None}
+def wechat(**changes: str) -> WechatConfig:
+    return replace(
+        WechatConfig(token=WECHAT_TOKEN, app_id="wx1", app_secret=WECHAT_SECRET), **changes
+    )
 
 
-def problems(settings: Settings | None = None, **env: str | None) -> list[str]:
-    return check_settings(settings or production_settings(), production_env(**env), no_dns)
+def problems(settings: Settings | None = None) -> list[str]:
+    return check_settings(settings or production_settings(), no_dns)
 
 
 def test_a_good_production_configuration_passes_without_warnings() -> None:
-    report = review(production_settings(), production_env(), no_dns)
+    report = review(production_settings(), no_dns)
     assert report.problems == [] and report.warnings == []
-    private = production_settings(rasa_host="10.0.3.7", action_host="rasa.internal")
-    wechat = {"WECHAT_TOKEN": WECHAT_TOKEN, "WECHAT_APP_SECRET": WECHAT_SECRET}
-    assert problems(private, WECHAT_AES_KEY=WECHAT_AES_KEY, WECHAT_APP_ID="wx1", **wechat) == []
+    private = production_settings(
+        rasa_host="10.0.3.7", action_host="rasa.internal", wechat=wechat(aes_key=WECHAT_AES_KEY)
+    )
+    assert problems(private) == []
 
 
 @pytest.mark.parametrize("name", ["RASA_AUTH_TOKEN", "SESSION_SECRET"])
 def test_a_secret_from_var_secrets_json_is_refused(name: str) -> None:
     # Settings hold a generated value, but it did not come from the environment.
-    found = problems(**{name: None})
+    found = problems(production_settings(generated_secrets=frozenset({name})))
     assert found == [
         f"{name} is not set in the environment (the value generated into var/secrets.json "
         "is for development only)"
     ]
+
+
+def test_settings_record_which_secrets_were_generated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BOT_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("BOT_ENV", "production")
+    monkeypatch.setenv("RASA_AUTH_TOKEN", STRONG_TOKEN)
+    monkeypatch.delenv("SESSION_SECRET", raising=False)
+    settings = Settings.from_env()
+    assert settings.generated_secrets == {"SESSION_SECRET"}
+    assert settings.rasa_auth_token == STRONG_TOKEN and len(settings.session_secret) >= 32
+    assert (tmp_path / "secrets.json").exists()
+    assert [p.split(" ")[0] for p in check_settings(settings, no_dns)] == ["SESSION_SECRET"]
+    # The child processes are given both: generated once, the same value from then on.
+    child = settings.as_env()
+    assert child["SESSION_SECRET"] == settings.session_secret
+    monkeypatch.setenv("SESSION_SECRET", "  ")  # blank is not set
+    assert problems(Settings.from_env())[0].startswith("SESSION_SECRET is not set")
 
 
 @pytest.mark.parametrize(
@@ -91,17 +108,15 @@ def test_a_secret_from_var_secrets_json_is_refused(name: str) -> None:
     ],
 )
 def test_weak_secrets_are_refused(value: str, why: str) -> None:
-    token = problems(production_settings(rasa_auth_token=value), RASA_AUTH_TOKEN=value)
+    token = problems(production_settings(rasa_auth_token=value))
     assert token == [f"RASA_AUTH_TOKEN is {why}"]
-    cookie = problems(production_settings(session_secret=value), SESSION_SECRET=value)
+    cookie = problems(production_settings(session_secret=value))
     assert cookie == [f"SESSION_SECRET is {why}"]
 
 
 def test_the_same_value_for_both_secrets_is_refused() -> None:
     settings = production_settings(session_secret=STRONG_TOKEN)
-    assert problems(settings, SESSION_SECRET=STRONG_TOKEN) == [
-        "RASA_AUTH_TOKEN and SESSION_SECRET are the same value"
-    ]
+    assert problems(settings) == ["RASA_AUTH_TOKEN and SESSION_SECRET are the same value"]
 
 
 @pytest.mark.parametrize(
@@ -135,24 +150,23 @@ def test_placeholder_wechat_credentials_are_refused() -> None:
     from tests.support.fake_wechat import AES_KEY, APP_SECRET, TOKEN  # the test suite's own values
 
     found = problems(
-        WECHAT_TOKEN=TOKEN,
-        WECHAT_APP_ID="wx1",
-        WECHAT_APP_SECRET=APP_SECRET,
-        WECHAT_AES_KEY=AES_KEY,
+        production_settings(wechat=wechat(token=TOKEN, app_secret=APP_SECRET, aes_key=AES_KEY))
     )
     assert found == [
         "WECHAT_TOKEN is a placeholder value",
         "WECHAT_APP_SECRET is a placeholder value",
         "WECHAT_AES_KEY is a placeholder value (let the platform generate the EncodingAESKey)",
     ]
-    short = problems(WECHAT_TOKEN="abc123", WECHAT_APP_SECRET="…", WECHAT_AES_KEY=WECHAT_AES_KEY)
+    short = problems(
+        production_settings(wechat=wechat(token="abc123", app_secret="…", aes_key=WECHAT_AES_KEY))
+    )
     assert short == [
         "WECHAT_TOKEN is too short (6 characters, at least 16): it can be recovered offline "
         "from one signed request",
         "WECHAT_APP_SECRET is a placeholder value",
     ]
-    # WeChat off: its variables are not looked at.
-    assert problems(WECHAT_APP_SECRET="fake", WECHAT_AES_KEY=AES_KEY) == []
+    # WeChat off: nothing of it is looked at.
+    assert problems(production_settings(wechat=None)) == []
 
 
 def test_warnings_do_not_refuse() -> None:
@@ -160,9 +174,9 @@ def test_warnings_do_not_refuse() -> None:
         database_url="sqlite:///var/ipbot.db",
         gateway_host="0.0.0.0",
         allowed_origins=("*", "https://chat.example.gov.cn"),
+        wechat=WechatConfig(token=WECHAT_TOKEN),
     )
-    env = production_env(WECHAT_TOKEN=WECHAT_TOKEN)
-    report = review(settings, env, no_dns)
+    report = review(settings, no_dns)
     assert report.problems == []
     assert report.warnings == [
         "WECHAT_AES_KEY is not set: WeChat messages travel in plaintext mode (use safe mode)",
@@ -177,10 +191,13 @@ def test_warnings_do_not_refuse() -> None:
 
 
 def test_every_problem_is_listed_at_once() -> None:
-    settings = production_settings(rasa_auth_token="test-token", rasa_host="0.0.0.0")
+    settings = production_settings(
+        rasa_auth_token="test-token",
+        rasa_host="0.0.0.0",
+        generated_secrets=frozenset({"SESSION_SECRET"}),
+    )
     stream = io.StringIO()
-    env = production_env(RASA_AUTH_TOKEN="test-token", SESSION_SECRET=None)
-    assert startup_check(settings, env, stream, no_dns) == 2
+    assert startup_check(settings, stream, no_dns) == 2
     lines = stream.getvalue().splitlines()
     assert lines[0] == "Refusing to start with BOT_ENV=production:"
     assert [line.split(" ", 4)[3] for line in lines[1:-1]] == [
@@ -191,20 +208,23 @@ def test_every_problem_is_listed_at_once() -> None:
     assert len(lines) == 5 and "BOT_ENV=development" in lines[-1]
 
 
-def test_development_never_refuses() -> None:
+def test_development_never_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
     awful = production_settings(
         rasa_auth_token="t", session_secret="t", rasa_host="0.0.0.0", action_host="8.8.8.8",
-        database_url="sqlite:///x.db",
+        database_url="sqlite:///x.db", generated_secrets=frozenset({"SESSION_SECRET"}),
     )  # fmt: skip
-    for env in ({}, {"BOT_ENV": "development"}, {"BOT_ENV": "Development"}):
+    for env in ("", "development", " Development"):  # as BOT_ENV, read by Settings.from_env
+        monkeypatch.setenv("BOT_ENV", env)
+        environment = Settings.from_env(generate_secrets=False).environment
+        settings = replace(awful, environment=environment)
         stream = io.StringIO()
-        assert check_settings(awful, env, no_dns) == []
-        assert startup_check(awful, env, stream, no_dns) == 0 and stream.getvalue() == ""
+        assert check_settings(settings, no_dns) == []
+        assert startup_check(settings, stream, no_dns) == 0 and stream.getvalue() == ""
 
 
 def test_an_unknown_environment_name_is_refused() -> None:
     # A typo must not switch the check off.
-    assert check_settings(production_settings(), {"BOT_ENV": "prod"}, no_dns) == [
+    assert check_settings(production_settings(environment="prod"), no_dns) == [
         "BOT_ENV must be 'development' or 'production', got 'prod'"
     ]
 

@@ -45,6 +45,7 @@ from bot.webchat.protocol import (
     UserMessage,
     parse_client_frame,
 )
+from bot.wechat.config import WechatConfig
 from tests.support.fake_wechat import (
     AES_KEY,
     APP_ID,
@@ -662,22 +663,9 @@ class Wechat:
 
 
 @pytest.fixture()
-async def wechat(
-    tmp_path: Path, aiohttp_client: Any, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Wechat]:
+async def wechat(tmp_path: Path, aiohttp_client: Any) -> AsyncIterator[Wechat]:
     database_url = f"sqlite:///{tmp_path / 'wechat.db'}"
     upgrade(database_url)
-    env = {
-        "WECHAT_TOKEN": TOKEN,
-        "WECHAT_APP_ID": APP_ID,
-        "WECHAT_APP_SECRET": APP_SECRET,
-        "WECHAT_AES_KEY": AES_KEY,
-        "WECHAT_API_BASE": f"http://127.0.0.1:{free_port()}",  # nothing leaves the machine
-        "WECHAT_REPLY_TIMEOUT": "1",
-        "REDIS_URL": "",
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
     settings_ = Settings(
         var_dir=tmp_path,
         database_url=database_url,
@@ -687,6 +675,14 @@ async def wechat(
         session_secret="fuzz-session-secret",
         rasa_timeout=1,
         handoff_hours="always",
+        wechat=WechatConfig(
+            token=TOKEN,
+            app_id=APP_ID,
+            app_secret=APP_SECRET,
+            aes_key=AES_KEY,
+            api_base=f"http://127.0.0.1:{free_port()}",  # nothing leaves the machine
+            reply_timeout=1,
+        ),
     )
     yield Wechat(await aiohttp_client(create_app(settings_)), database_url)
 

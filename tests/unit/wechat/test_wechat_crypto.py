@@ -6,6 +6,7 @@ import pytest
 from wechatpy.messages import TextMessage
 from wechatpy.utils import check_signature
 
+from bot.settings import Settings
 from bot.wechat.config import WechatConfig, WechatConfigError
 from bot.wechat.crypto import RequestRefused, open_request, seal_reply, verify_server
 from bot.wechat.render import text_reply_xml
@@ -137,17 +138,27 @@ def test_reply_text_with_a_cdata_terminator_survives() -> None:
     assert reply is not None and reply["Content"] == "a]]>b <c> & d"
 
 
-def test_configuration_from_the_environment() -> None:
-    assert WechatConfig.from_env({}) is None  # no token: no channel
+def wechat_from_env(monkeypatch: pytest.MonkeyPatch, **env: str) -> WechatConfig | None:
+    """`Settings.from_env().wechat` with exactly these WECHAT_* variables set."""
+    for name in ("TOKEN", "APP_ID", "APP_SECRET", "AES_KEY", "API_BASE", "REPLY_TIMEOUT"):
+        monkeypatch.delenv(f"WECHAT_{name}", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("RASA_AUTH_TOKEN", "t")  # no var/secrets.json is written
+    monkeypatch.setenv("SESSION_SECRET", "s")
+    return Settings.from_env().wechat
+
+
+def test_configuration_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert wechat_from_env(monkeypatch) is None  # no token: no channel
     env = {
         "WECHAT_TOKEN": "token-secret-1",
         "WECHAT_APP_ID": "wx1",
         "WECHAT_APP_SECRET": "app-secret-2",
         "WECHAT_AES_KEY": AES_KEY,
         "WECHAT_API_BASE": "http://127.0.0.1:9/",
-        "REDIS_URL": "redis://127.0.0.1:6379/0",
     }
-    config = WechatConfig.from_env(env)
+    config = wechat_from_env(monkeypatch, **env)
     assert config is not None and config.can_send
     assert (config.app_id, config.api_base, config.reply_timeout) == (
         "wx1",
@@ -155,7 +166,8 @@ def test_configuration_from_the_environment() -> None:
         4.5,
     )
     assert not any(secret in repr(config) for secret in ("token-secret-1", "app-secret-2", AES_KEY))
-    assert not WechatConfig.from_env({"WECHAT_TOKEN": "t"}).can_send  # passive replies only
+    passive = wechat_from_env(monkeypatch, WECHAT_TOKEN="t")
+    assert passive is not None and not passive.can_send  # passive replies only
     bad_values = [
         {"WECHAT_AES_KEY": "short"},
         {"WECHAT_AES_KEY": "!" * 43},
@@ -164,6 +176,8 @@ def test_configuration_from_the_environment() -> None:
     ]
     for bad in bad_values:
         with pytest.raises(WechatConfigError):
-            WechatConfig.from_env({"WECHAT_TOKEN": "t", "WECHAT_APP_ID": "wx1", **bad})
+            wechat_from_env(monkeypatch, WECHAT_TOKEN="t", WECHAT_APP_ID="wx1", **bad)
     with pytest.raises(WechatConfigError, match="WECHAT_APP_ID"):
-        WechatConfig.from_env({"WECHAT_TOKEN": "t", "WECHAT_AES_KEY": AES_KEY})
+        wechat_from_env(monkeypatch, WECHAT_TOKEN="t", WECHAT_AES_KEY=AES_KEY)
+    with pytest.raises(WechatConfigError, match="WECHAT_REPLY_TIMEOUT"):
+        WechatConfig(token="t", reply_timeout=0)  # however it is made

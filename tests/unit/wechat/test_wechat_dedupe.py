@@ -39,20 +39,24 @@ async def test_redis_set_nx_with_a_ttl_shared_by_processes() -> None:
     except (RedisConnectionError, OSError) as exc:
         await client.close()
         require_service("Redis", exc)
-    namespace = uuid.uuid4().hex
-    one, other = RedisDeduper(client, namespace, 30), RedisDeduper(client, namespace, 30)
+    namespace, scope = f"test-{uuid.uuid4().hex[:12]}", "msg:wx1"
+    one = RedisDeduper(client, namespace, scope, 30)
+    other = RedisDeduper(client, namespace, scope, 30)
     assert await one.first("msg:7")
     assert not await other.first("msg:7")  # another gateway process sees it
-    assert 0 < await client.ttl(f"ipbot:wechat:{namespace}:msg:7") <= 30
+    assert 0 < await client.ttl(f"{namespace}:wechat:msg:wx1:msg:7") <= 30
     await one.release("msg:7")
     assert await other.first("msg:7")
-    await client.delete(f"ipbot:wechat:{namespace}:msg:7")
+    # Another deployment (its own REDIS_NAMESPACE) on the same Redis has not seen it.
+    elsewhere = RedisDeduper(client, f"{namespace}-b", scope, 30)
+    assert await elsewhere.first("msg:7")
+    await client.delete(f"{namespace}:wechat:msg:wx1:msg:7", f"{namespace}-b:wechat:msg:wx1:msg:7")
     await client.close()
 
 
 async def test_redis_down_fails_open_to_the_database() -> None:
     client = aioredis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
-    seen = RedisDeduper(client, "x", 30)
+    seen = RedisDeduper(client, "ipbot", "x", 30)
     assert await seen.first("msg:1") and await seen.first("msg:1")  # the DB dedupes instead
     await seen.release("msg:1")  # logged, not raised
     await client.close()

@@ -239,33 +239,6 @@ async def test_the_database_stops_a_copy_another_gateway_received(
     assert rasa.messages() == ["有哪些知识产权保险"]
 
 
-async def test_redis_dedupes_across_gateways(
-    make_gateway: GatewayFactory, rasa: ScriptedRasa
-) -> None:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError as exc:
-        require_service("Redis", exc)
-    first = await make_gateway(REDIS_URL=REDIS_URL)
-    second = await make_gateway(REDIS_URL=REDIS_URL)
-    second.openid = first.openid
-    msg_id = new_msg_id()
-    key = f"ipbot:wechat:msg:{APP_ID}:msg:{msg_id}"
-    assert await first.say("地理标志有多少", msg_id) == "答：地理标志有多少"
-    assert 0 < client.ttl(key) <= 600
-    assert await second.say("地理标志有多少", msg_id) == ""
-    # Redis decides before the database is asked: a MsgId already taken there is not stored.
-    taken = new_msg_id()
-    client.set(f"ipbot:wechat:msg:{APP_ID}:msg:{taken}", "1", ex=60)
-    assert await second.say("这条已被另一台服务器处理", taken) == ""
-    assert rasa.messages() == ["地理标志有多少"]
-    with session_factory(first.database_url)() as session:
-        texts = session.execute(select(Message.text).where(Message.role == "user")).scalars()
-        assert list(texts) == ["地理标志有多少"]
-    client.close()
-
-
 def redis_or_skip() -> redis.Redis:
     client = redis.Redis.from_url(REDIS_URL)
     try:
@@ -279,6 +252,33 @@ def redis_or_skip() -> redis.Redis:
 def forget_namespace(client: redis.Redis, namespace: str) -> None:
     for key in client.scan_iter(match=f"{namespace}:*"):
         client.delete(key)
+
+
+async def test_redis_dedupes_across_gateways(
+    make_gateway: GatewayFactory, rasa: ScriptedRasa
+) -> None:
+    client = redis_or_skip()
+    namespace = f"test-{uuid.uuid4().hex[:12]}"
+    first = await make_gateway(REDIS_URL=REDIS_URL, REDIS_NAMESPACE=namespace)
+    second = await make_gateway(REDIS_URL=REDIS_URL, REDIS_NAMESPACE=namespace)
+    second.openid = first.openid
+    msg_id = new_msg_id()
+    key = f"{namespace}:wechat:msg:{APP_ID}:msg:{msg_id}"
+    try:
+        assert await first.say("地理标志有多少", msg_id) == "答：地理标志有多少"
+        assert 0 < client.ttl(key) <= 600
+        assert await second.say("地理标志有多少", msg_id) == ""
+        # Redis decides before the database is asked: a MsgId already taken there is not stored.
+        taken = new_msg_id()
+        client.set(f"{namespace}:wechat:msg:{APP_ID}:msg:{taken}", "1", ex=60)
+        assert await second.say("这条已被另一台服务器处理", taken) == ""
+        assert rasa.messages() == ["地理标志有多少"]
+        with session_factory(first.database_url)() as session:
+            texts = session.execute(select(Message.text).where(Message.role == "user")).scalars()
+            assert list(texts) == ["地理标志有多少"]
+    finally:
+        forget_namespace(client, namespace)
+        client.close()
 
 
 async def test_deployments_sharing_redis_each_answer_the_same_msg_id(
@@ -319,7 +319,7 @@ async def test_deployments_sharing_redis_keep_their_own_access_token(
         second = await make_gateway(REDIS_URL=REDIS_URL, REDIS_NAMESPACE=spaces[1])
         tokens = [await g.app[WECHAT].channel.api.access_token() for g in (first, second)]
         assert api.token_requests == 2 and tokens[0] != tokens[1]
-        for namespace, token in zip(spaces, tokens):
+        for namespace, token in zip(spaces, tokens, strict=True):
             assert client.get(f"{namespace}:wechat-token:{APP_ID}") == token.encode()
     finally:
         for namespace in spaces:
