@@ -4,9 +4,10 @@ The items live in the database and staff edit them in the console; this action r
 `LiveKnowledge`, which notices a published change within a second or two: no retraining, no
 restart. The NLU's intent and the topic answered on the turn before are hints for the search.
 
-Above the answer threshold: the item's direct answer, its details and source, related questions.
-In the middle band: "您是想问：" with the best items as buttons. Below: the topic's overview when the
-NLU is sure of the topic (what the bot has always said), else the topics to choose from and 转人工.
+Above the answer threshold: the item's direct answer, its details and source, related
+questions. In the middle band: "您是想问：" with the best items as buttons. Below: the topic's
+overview when the NLU is sure of the topic (what the bot has always said), else the topics to
+choose from and 转人工.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.fallback import NONE_OF_THESE, TOPIC_TITLES
@@ -31,6 +32,9 @@ from bot.knowledge.search import Entry
 logger = logging.getLogger(__name__)
 
 LAST_TOPIC_SLOT = "last_topic"
+NOT_UNDERSTOOD, OUT_OF_SCOPE = "nlu_fallback", "out_of_scope"
+# Rasa's own two-stage fallback (did you mean … → rephrase → a person) for what nothing matched.
+TWO_STAGE_FALLBACK = "action_two_stage_fallback"
 # The NLU's topic is trusted for the overview fallback only above this confidence.
 TOPIC_CONFIDENCE = 0.7
 # Overviews of topics that have places to go: the places (from the database) follow the answer.
@@ -140,6 +144,9 @@ async def send_overview(dispatcher: CollectingDispatcher, topic: str) -> list[Ev
 
 
 class ActionAnswerKnowledge(Action):
+    """Topic questions, and also what the NLU did not understand or thought out of scope: a
+    question worded unlike the training examples may still be one the knowledge base answers."""
+
     def name(self) -> str:
         return "action_answer_knowledge"
 
@@ -152,6 +159,24 @@ class ActionAnswerKnowledge(Action):
         decision = decide_for(tracker, snapshot)
         if decision.band == "answer" and decision.best is not None:
             return await send_item(dispatcher, snapshot.items[decision.best.key], snapshot)
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        if intent == NOT_UNDERSTOOD:
+            if decision.band == "suggest":
+                dispatcher.utter_message(**suggestion_message(decision.hits))
+                return []
+            return [FollowupAction(TWO_STAGE_FALLBACK)]
+        if intent == OUT_OF_SCOPE:
+            has_question = bool(question_text(tracker))
+            dispatcher.utter_message(
+                response="utter_out_of_scope" if has_question else "utter_ask_rephrase"
+            )
+            return []
+        return await self.answer_topic(dispatcher, tracker, snapshot, decision)
+
+    @staticmethod
+    async def answer_topic(
+        dispatcher: CollectingDispatcher, tracker: Tracker, snapshot: Snapshot, decision: Decision
+    ) -> list[EventType]:
         topic, confidence = nlu_topic(tracker)
         overview = snapshot.items.get(overview_key(topic)) if topic else None
         if overview is not None and (confidence >= TOPIC_CONFIDENCE or not question_text(tracker)):

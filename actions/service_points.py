@@ -8,9 +8,9 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.answers import answer_specific
 from actions.knowledge import KnowledgeUnavailable, query
 from actions.location import shared_location
-from actions.answers import answer_specific
 from actions.replies import (
     HUMAN_BUTTON,
     district_buttons,

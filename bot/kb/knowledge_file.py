@@ -67,7 +67,8 @@ def _read_xlsx(data: bytes) -> list[tuple[int, dict[str, Any]]]:
     header = [str(c).strip() if c is not None else "" for c in next(rows, ())]
     found = []
     for number, cells in enumerate(rows, start=2):
-        values = {h: c for h, c in zip(header, cells) if h}
+        # openpyxl pads or trims rows to the sheet width: the header decides.
+        values = {h: c for h, c in zip(header, cells, strict=False) if h}
         if any(v not in (None, "") for v in values.values()):
             found.append((number, values))
     return found

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from bot.db import knowledge
 from bot.kb.formats import read_rows
-from bot.kb.knowledge_file import import_items
 from bot.kb.importer import ImportRejected, upsert, validate_rows
+from bot.kb.knowledge_file import import_items
 from bot.kb.schema import INSURANCE_PRODUCTS, SERVICE_POINTS, Kind
 from bot.settings import PROJECT_ROOT
 

@@ -13,12 +13,14 @@ from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 
-from tests.support.action_trackers import DOMAIN
+from bot.settings import PROJECT_ROOT
 from tests.support.chat_client import ChatClient, buttons, texts
 from tests.support.running_stack import RunningStack
 
 pytestmark = pytest.mark.e2e
+SEED_ITEMS = yaml.safe_load((PROJECT_ROOT / "data/kb/knowledge.yml").read_text("utf-8"))
 NOT_UNDERSTOOD = "/nlu_fallback"
 
 
@@ -117,9 +119,18 @@ async def test_request_human_hands_over_and_the_bot_answers_after_the_hand_back(
         await rasa.resume()
         assert (await rasa.tracker())["paused"] is False
         answer = await rasa.say("/ask_geographical_indication")
-    assert [m["text"] for m in answer] == [
-        next(r["text"] for r in DOMAIN["responses"]["utter_geographical_indication"])
-    ]
+    # Answered again: the topic's overview item from the knowledge base, then its details.
+    overview = next(i for i in SEED_ITEMS if i["key"] == "overview-geographical-indication")
+    assert answer[0]["text"] == overview["answer"]
+    assert "来源：" in answer[1]["text"]
+
+
+async def test_a_specific_question_gets_its_figure_in_the_first_reply(
+    stack: RunningStack,
+) -> None:
+    async with ChatClient(stack.gateway_url) as chat:
+        answer = await chat.ask("网上申请商标每个类别交多少钱")
+    assert "270元" in texts(answer).split("\n")[0] and "2019" in texts(answer)
 
 
 async def test_out_of_scope_names_what_the_bot_can_do(stack: RunningStack) -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from actions.insurance import ActionInsuranceProducts
 from actions.answers import ActionAnswerKnowledge, live_knowledge
+from actions.insurance import ActionInsuranceProducts
 from bot.db import knowledge as db
 from bot.db.engine import session_factory
 from bot.kb.importer import import_file
@@ -65,8 +65,9 @@ async def test_an_unknown_detail_says_so_and_offers_a_person_never_a_number() ->
 
 
 async def test_a_follow_up_uses_the_previous_topic() -> None:
-    messages, _ = await ask("那要多长时间", "ask_patent_fast_track", last_topic="ask_patent_fast_track")
-    assert "3" in messages[0]["text"] and "6个月" in messages[0]["text"]
+    """ "在哪里办" after a fast-track answer: the protection centre's place (not verified)."""
+    messages, _ = await ask("那在哪里办", "inform", last_topic="ask_patent_fast_track")
+    assert "保护中心" in messages[0]["text"] and "核实" in messages[0]["text"]
 
 
 async def test_a_vague_question_gets_choices() -> None:

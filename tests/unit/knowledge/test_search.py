@@ -47,9 +47,10 @@ async def test_an_unknown_detail_is_answered_as_unknown_with_a_person(snapshot: 
     item = snapshot.items[decision.best.key]
     assert item.unknown
     [first] = answer_messages(item, snapshot.items)[:1]
-    assert "核实" in first["text"] and {"title": "转人工", "payload": "/request_human"} in first[
-        "buttons"
-    ]
+    assert (
+        "核实" in first["text"]
+        and {"title": "转人工", "payload": "/request_human"} in first["buttons"]
+    )
     assert not any(ch.isdigit() for ch in first["text"])
 
 
