@@ -17,7 +17,7 @@ export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: help setup run run-cluster train test lint validate pytest eval clean lock
+.PHONY: help setup run run-cluster train test lint validate pytest eval eval-kb clean lock
 
 help:
 	@echo "make run    - set up, train if needed, start every service and print the chat URL"
@@ -26,6 +26,7 @@ help:
 	@echo "make setup  - create .venv on Python 3.10 with the pinned dependencies"
 	@echo "make train  - train the Rasa model unless one for the current data exists"
 	@echo "make eval   - NLU benchmark: holdout, 5-fold CV and a baseline pipeline (~30 min)"
+	@echo "make eval-kb - knowledge-answer benchmark: holdout, methods side by side, latency"
 	@echo "make lock   - re-resolve requirements.in into requirements.lock"
 
 # Python 3.10 is looked for in this order: $(PYTHON), python3.10, the pyenv install.
@@ -67,9 +68,12 @@ run: setup
 run-cluster: setup
 	$(PY) -m bot run-cluster
 
+# Style (ruff), the import layers (import-linter, contracts in pyproject.toml) and types (mypy).
 lint: setup
 	$(VENV)/bin/ruff check $(PYTHON_SOURCES)
 	$(VENV)/bin/ruff format --check $(PYTHON_SOURCES)
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 validate: setup
 	$(RASA) data validate --domain domain.yml --data $(TRAINING_DATA) --fail-on-warnings
@@ -82,6 +86,11 @@ test: lint validate pytest
 # A benchmark, not a test: prints intent accuracy, macro-F1 and district F1 against a baseline.
 eval: setup
 	$(PY) bench/eval_nlu.py $(EVAL_ARGS)
+
+# A benchmark, not a test: knowledge answers on the holdout (top-1, first reply, unknown details)
+# for the old topic paragraphs, BM25, embeddings and the hybrid; latency and rebuild time.
+eval-kb: setup
+	$(PY) bench/eval_kb.py $(EVAL_ARGS)
 
 # Re-resolve every dependency in one pip run (needs the registry) and pin the result.
 lock: $(VENV)/bin/python

@@ -36,7 +36,8 @@ def shared_location(tracker: Tracker) -> tuple[float, float] | None:
     metadata = tracker.latest_message.get("metadata") or last_user_metadata(tracker)
     if not isinstance(metadata, dict):
         metadata = {}
-    place = metadata.get("location") if isinstance(metadata.get("location"), dict) else metadata
+    location = metadata.get("location")
+    place: dict[str, Any] = location if isinstance(location, dict) else metadata
     found = _coordinates(place.get("latitude"), place.get("longitude"))
     if found is not None:
         return found

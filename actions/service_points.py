@@ -119,8 +119,13 @@ class ActionFindServicePoints(Action):
         try:
             lookup = await query(lambda s: lookup_service_points(s, service_type, district))
             centre = location
-            if centre is None and lookup.status is LookupStatus.NONE_IN_DISTRICT:
-                centre = await query(lambda s: district_centre(s, lookup.district))
+            if (
+                centre is None
+                and lookup.status is LookupStatus.NONE_IN_DISTRICT
+                and lookup.district is not None
+            ):
+                known = lookup.district
+                centre = await query(lambda s: district_centre(s, known))
         except KnowledgeUnavailable:
             dispatcher.utter_message(response="utter_knowledge_unavailable", buttons=[HUMAN_BUTTON])
             return events

@@ -12,7 +12,7 @@ kb import FILE
             (a file with any bad row is rejected whole, each bad row listed)
 kb export [--format yaml|csv] [--kind service_points|insurance_products] [-o FILE]
             write the knowledge base in the format `kb import` reads
-staff add USERNAME --name 显示名 [--role agent|admin] [--password-stdin]
+staff add USERNAME --name 显示名 [--role agent|admin|editor] [--password-stdin]
             create a staff console account (password asked twice, or one line from stdin)
 staff list  list the staff accounts
 """
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     staff.add_argument("action", choices=["add", "list"])
     staff.add_argument("username", nargs="?", help="staff add: the login name")
     staff.add_argument("--name", help="staff add: the name citizens see, e.g. 王小明")
-    staff.add_argument("--role", choices=["agent", "admin"], default="agent")
+    staff.add_argument("--role", choices=["agent", "admin", "editor"], default="agent")
     staff.add_argument(
         "--password-stdin", action="store_true", help="staff add: read the password from stdin"
     )

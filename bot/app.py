@@ -18,6 +18,7 @@ from bot.conversation.pipeline import Pipeline
 from bot.conversation.store import ChatStore
 from bot.rasa.pool import RasaPool
 from bot.settings import Settings
+from bot.staff.knowledge_pages import setup_knowledge_pages
 from bot.staff.live import setup_staff_live
 from bot.staff.pages import setup_staff_pages
 from bot.web.health import healthz
@@ -67,6 +68,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_http_client)
     setup_webchat(app)
     setup_staff_pages(app)
+    setup_knowledge_pages(app)
     setup_staff_live(app)
     setup_wechat(app)  # only when WECHAT_TOKEN is set
     app.router.add_get("/healthz", healthz)

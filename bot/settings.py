@@ -13,18 +13,13 @@ which ones did (the start-up check refuses them in production).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from bot.wechat.config import (
-    DEFAULT_API_BASE,
-    DEFAULT_REPLY_TIMEOUT,
-    WechatConfig,
-    WechatConfigError,
-)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # The secrets generated into var/secrets.json when the environment lacks them: variable → key.
@@ -150,6 +145,56 @@ class ClusterSettings:
             rasa_sql_pool_size=_env_optional_int("RASA_SQL_POOL_SIZE"),
             rasa_sql_max_overflow=_env_optional_int("RASA_SQL_MAX_OVERFLOW"),
         )
+
+
+# --- the WeChat Official Account channel (on only when WECHAT_TOKEN is set) -----------------
+
+DEFAULT_API_BASE = "https://api.weixin.qq.com"
+# WeChat drops the connection after 5 s and retries; answer well before that.
+DEFAULT_REPLY_TIMEOUT = 4.5
+
+
+class WechatConfigError(ValueError):
+    """A WECHAT_* variable is present but unusable; the message names it."""
+
+
+@dataclass(frozen=True)
+class WechatConfig:
+    token: str = field(repr=False)
+    app_id: str = ""
+    app_secret: str = field(default="", repr=False)
+    # EncodingAESKey: 43 characters; needed for the compatible and safe (encrypted) modes.
+    aes_key: str = field(default="", repr=False)
+    api_base: str = DEFAULT_API_BASE
+    # Seconds to wait for the answer before replying "success" and sending it later.
+    reply_timeout: float = DEFAULT_REPLY_TIMEOUT
+
+    def __post_init__(self) -> None:
+        if self.aes_key:
+            check_aes_key(self.aes_key)
+            if not self.app_id:
+                raise WechatConfigError(
+                    "WECHAT_AES_KEY needs WECHAT_APP_ID (the AppID is in every encrypted message)"
+                )
+        if not 0 < self.reply_timeout < 5:
+            raise WechatConfigError("WECHAT_REPLY_TIMEOUT must be between 0 and 5 seconds")
+
+    @property
+    def can_send(self) -> bool:
+        """Customer-service messages need an access token, i.e. AppID and AppSecret."""
+        return bool(self.app_id and self.app_secret)
+
+
+def check_aes_key(aes_key: str) -> None:
+    """An EncodingAESKey is 43 base64 characters that decode (with one "=") to 32 bytes."""
+    try:
+        key = base64.b64decode(aes_key + "=", validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise WechatConfigError(
+            "WECHAT_AES_KEY is not a valid EncodingAESKey (43 characters)"
+        ) from exc
+    if len(aes_key) != 43 or len(key) != 32:
+        raise WechatConfigError("WECHAT_AES_KEY must be the 43-character EncodingAESKey")
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,9 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
+from bot.domain.vocabulary import HUMAN_BUTTON
+
 MAX_MESSAGE_CHARS = 500
-# The payload that asks for a person: the 转人工 button, the web chat, WeChat and Rasa agree on it.
-REQUEST_HUMAN = "/request_human"
-HUMAN_BUTTON = {"title": "转人工", "payload": REQUEST_HUMAN}
 # Client message ids: what crypto.randomUUID() and similar generators produce.
 CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # NUL and lone UTF-16 surrogates (a JSON "\\ud800" escape): neither database can store them.

@@ -73,10 +73,13 @@ class HandoffError(ValueError):
 
 
 class Agent(Protocol):
-    """The staff member acting (bot.staff.auth.StaffIdentity)."""
+    """The staff member acting (bot.staff.auth.StaffIdentity, a frozen dataclass)."""
 
-    id: int
-    display_name: str
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def display_name(self) -> str: ...
 
     @property
     def is_admin(self) -> bool: ...

@@ -15,12 +15,13 @@ from datetime import datetime
 from typing import Any
 
 from bot.conversation.channel import Channel, DeliveryFailed, StoreFailed
-from bot.conversation.frames import REQUEST_HUMAN, bot_reply, error_frame, message_frame
+from bot.conversation.frames import bot_reply, error_frame, message_frame
 from bot.conversation.handoff import HandoffDesk, StaffEvents
 from bot.conversation.hours import WorkingHours
 from bot.conversation.store import ChatStore
 from bot.db import conversations
 from bot.db.handoffs import Handoff
+from bot.domain.vocabulary import REQUEST_HUMAN
 from bot.rasa.pool import RasaPool, RasaUnavailable
 
 __all__ = ["Channel", "DeliveryFailed", "Pipeline", "Received", "StoreFailed"]

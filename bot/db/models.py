@@ -6,10 +6,13 @@ every query elsewhere is written in 2.0 style (`select()`, `Session`).
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Column, Date, DateTime, Float, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import declarative_base
 
-Base = declarative_base()
+# Any: SQLAlchemy 1.4 ships no typing for the declarative base (2.0 has DeclarativeBase).
+Base: Any = declarative_base()
 
 
 class ServicePoint(Base):

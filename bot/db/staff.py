@@ -1,4 +1,4 @@
-"""Staff accounts (agents and admins) and the canned replies admins keep for them."""
+"""Staff accounts (agents, admins and content editors) and the canned replies admins keep."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from sqlalchemy.orm import Session
 from bot.db.conversations import utcnow
 from bot.db.models import Base
 
-AGENT, ADMIN = "agent", "admin"
-ROLES = (AGENT, ADMIN)
+AGENT, ADMIN, EDITOR = "agent", "admin", "editor"
+# A plain string column (String(10)): a new role needs no migration.
+ROLES = (AGENT, ADMIN, EDITOR)
 
 
 class StaffUser(Base):

@@ -58,3 +58,9 @@ def canonical_district(value: str | None) -> str | None:
     if value in DISTRICTS or value in FUNCTIONAL_AREAS:
         return value
     return DISTRICT_ALIASES.get(value)
+
+
+# The payload that asks for a person: the 转人工 button, the web chat, WeChat, the knowledge
+# answers and Rasa's intent agree on it.
+REQUEST_HUMAN = "/request_human"
+HUMAN_BUTTON = {"title": "转人工", "payload": REQUEST_HUMAN}

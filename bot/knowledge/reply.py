@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from bot.conversation.frames import HUMAN_BUTTON
+from bot.domain.vocabulary import HUMAN_BUTTON
 from bot.knowledge.search import Entry, Hit
 
 # Calibrated by `make eval-kb --calibrate` on a development set (each item's last phrasing held

@@ -41,8 +41,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 
-from bot.settings import Settings
-from bot.wechat.config import WechatConfig
+from bot.settings import Settings, WechatConfig
 
 DEVELOPMENT, PRODUCTION = "development", "production"
 MIN_SECRET_LENGTH = 32

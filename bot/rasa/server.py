@@ -34,7 +34,7 @@ def cache_action_response_validator() -> None:
             return True
         return original(self, result)  # raises with Rasa's message
 
-    RemoteAction._validate_action_result = validate  # type: ignore[method-assign]
+    RemoteAction._validate_action_result = validate
 
 
 def main() -> None:

@@ -32,7 +32,7 @@ MAX_DISPLAY_NAME_LENGTH = 32
 
 BAD_CREDENTIALS = "用户名或密码错误"
 INACTIVE = "账号已停用，请联系管理员"
-ROLE_LABELS = {"agent": "客服", "admin": "管理员"}
+ROLE_LABELS = {"agent": "客服", "admin": "管理员", "editor": "内容编辑"}
 
 
 class AccountError(ValueError):
@@ -81,7 +81,7 @@ def create_account(
     if not display_name or len(display_name) > MAX_DISPLAY_NAME_LENGTH:
         raise AccountError(f"显示名须为 1–{MAX_DISPLAY_NAME_LENGTH} 个字符")
     if role not in ROLES:
-        raise AccountError("角色只能是 agent（客服）或 admin（管理员）")
+        raise AccountError("角色只能是 agent（客服）、admin（管理员）或 editor（内容编辑）")
     check_password_rules(password)
     if find_by_username(session, username) is not None:
         raise AccountError(f"用户名 {username} 已存在")
@@ -106,7 +106,7 @@ def find_by_username(session: Session, username: str) -> StaffUser | None:
 
 
 def list_accounts(session: Session) -> list[StaffUser]:
-    """Every account (agents and admins), active first, then by username."""
+    """Every account (agents, admins, editors), active first, then by username."""
     return list(
         session.execute(
             select(StaffUser).order_by(StaffUser.active.desc(), StaffUser.username)

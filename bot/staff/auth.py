@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +23,7 @@ from aiohttp_session import Session, get_session, new_session
 from sqlalchemy.orm import Session as DbSession
 
 from bot.db.runner import run_db
+from bot.db.staff import ADMIN, EDITOR
 from bot.staff.accounts import active_account
 from bot.web.keys import SETTINGS
 
@@ -33,6 +34,9 @@ SESSION_CSRF = "csrf_token"
 CSRF_FIELD = "csrf_token"
 STAFF_SESSION_MAX_AGE = 12 * 3600  # one working day; then sign in again
 LOGIN_PATH = "/staff/login"
+KNOWLEDGE_PATH = "/staff/knowledge"
+# Who may read and change the knowledge base (admins can do everything editors can).
+KNOWLEDGE_ROLES = frozenset({ADMIN, EDITOR})
 _REQUEST_IDENTITY = "staff_identity"
 _UNSET = object()
 
@@ -64,7 +68,15 @@ class StaffIdentity:
 
     @property
     def is_admin(self) -> bool:
-        return self.role == "admin"
+        return self.role == ADMIN
+
+    @property
+    def is_editor(self) -> bool:
+        return self.role == EDITOR
+
+    @property
+    def can_edit_knowledge(self) -> bool:
+        return self.role in KNOWLEDGE_ROLES
 
 
 async def current_staff(request: web.Request) -> StaffIdentity | None:
@@ -165,6 +177,13 @@ def _is_api(path: str) -> bool:
     return path == "/staff/ws" or path.startswith("/staff/api/") or path.endswith(".csv")
 
 
+def _editor_may_open(path: str) -> bool:
+    """Content editors work only on the knowledge base (and may sign out)."""
+    return path in (KNOWLEDGE_PATH, "/staff/logout", LOGIN_PATH) or path.startswith(
+        KNOWLEDGE_PATH + "/"
+    )
+
+
 def _is_login(request: web.Request) -> bool:
     route = request.match_info.route
     resource = route.resource
@@ -180,6 +199,7 @@ def _is_login(request: web.Request) -> bool:
 async def staff_gate(request: web.Request, handler: Handler) -> web.StreamResponse:
     """No staff session, no /staff: pages redirect to the login, sockets and data answer 401.
 
+    Content editors get only the knowledge pages: "/staff" sends them there, anything else is 403.
     Must run inside the session middleware (add it after aiohttp_session.setup).
     Both the raw path and the matched route's path are checked, so a path spelled differently
     from the route it reaches cannot slip past.
@@ -188,10 +208,18 @@ async def staff_gate(request: web.Request, handler: Handler) -> web.StreamRespon
     canonical = resource.canonical if resource is not None else ""
     if not (_under_staff(request.path) or _under_staff(canonical)) or _is_login(request):
         return await handler(request)
-    if await current_staff(request) is None:
+    identity = await current_staff(request)
+    if identity is None:
         if _is_api(request.path) or _is_api(canonical):
             raise web.HTTPUnauthorized(text="请先登录。")
         raise web.HTTPFound(LOGIN_PATH)
+    if identity.is_editor and not (
+        _editor_may_open(request.path) and (not canonical or _editor_may_open(canonical))
+    ):
+        # Not the live queue (an editor online is no agent), tickets or admin pages.
+        if request.path == "/staff":
+            raise web.HTTPFound(KNOWLEDGE_PATH)
+        raise web.HTTPForbidden(text="内容编辑只能使用知识库页面。")
     return await handler(request)
 
 
@@ -203,6 +231,23 @@ async def require_admin(request: web.Request) -> StaffIdentity:
     if not identity.is_admin:
         raise web.HTTPForbidden(text="仅管理员可以访问此页面。")
     return identity
+
+
+async def require_roles(
+    request: web.Request, roles: Collection[str], refusal: str = "您的账号没有访问此页面的权限。"
+) -> StaffIdentity:
+    """The signed-in staff member if their role is one of `roles`; 403 (`refusal`) otherwise."""
+    identity = await current_staff(request)
+    if identity is None:
+        raise web.HTTPUnauthorized(text="请先登录。")
+    if identity.role not in roles:
+        raise web.HTTPForbidden(text=refusal)
+    return identity
+
+
+async def require_knowledge_editor(request: web.Request) -> StaffIdentity:
+    """An admin or a content editor; 403 for agents."""
+    return await require_roles(request, KNOWLEDGE_ROLES, "仅管理员和内容编辑可以访问知识库。")
 
 
 async def require_staff(request: web.Request) -> StaffIdentity:

@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from sqlalchemy.orm import Session
 
-from bot.conversation.bus import LocalBus
+from bot.conversation.bus import Bus
 from bot.conversation.frames import CLIENT_ID_PATTERN, iso_time
 from bot.conversation.handoff import (
     ConversationFrame,
@@ -52,7 +52,7 @@ class StaffHub:
     """Open console sockets, who is online, and which conversation each socket shows."""
 
     def __init__(
-        self, desk: HandoffDesk, bus: LocalBus, grace_seconds: float = RELEASE_AFTER_SECONDS
+        self, desk: HandoffDesk, bus: Bus, grace_seconds: float = RELEASE_AFTER_SECONDS
     ) -> None:
         self.desk = desk
         self.bus = bus
@@ -181,7 +181,7 @@ class StaffBroadcast:
     """The StaffEvents the handoff desk talks to: every event reaches the console sockets on
     every gateway instance (through the bus), and "online" means online on any instance."""
 
-    def __init__(self, bus: LocalBus) -> None:
+    def __init__(self, bus: Bus) -> None:
         self.bus = bus
 
     def online_agents(self) -> set[int]:
@@ -330,7 +330,7 @@ async def handle(
     except ValueError:
         await send(ws, {"type": "error", "code": "bad_json", "text": "消息格式不正确。"})
         return
-    action = ACTIONS.get(frame.get("type")) if isinstance(frame, dict) else None
+    action = ACTIONS.get(str(frame.get("type"))) if isinstance(frame, dict) else None
     if action is None:
         await send(ws, {"type": "error", "code": "bad_frame", "text": "不支持的操作。"})
         return
@@ -365,7 +365,9 @@ def _text(frame: dict) -> str:
     return value
 
 
-async def open_conversation(app, ws, staff: StaffIdentity, frame: dict) -> None:
+async def open_conversation(
+    app: web.Application, ws: web.WebSocketResponse, staff: StaffIdentity, frame: dict[str, Any]
+) -> None:
     conversation_id = _conversation_id(frame)
     desk = app[PIPELINE].desk
     await desk.check_can_view(conversation_id, staff)
@@ -374,7 +376,9 @@ async def open_conversation(app, ws, staff: StaffIdentity, frame: dict) -> None:
     await send(ws, view)
 
 
-async def accept(app, ws, staff: StaffIdentity, frame: dict) -> None:
+async def accept(
+    app: web.Application, ws: web.WebSocketResponse, staff: StaffIdentity, frame: dict[str, Any]
+) -> None:
     handoff_id = frame.get("handoff_id")
     if not isinstance(handoff_id, int) or isinstance(handoff_id, bool):
         raise HandoffError("bad_frame", "缺少会话编号。")
@@ -386,7 +390,9 @@ async def accept(app, ws, staff: StaffIdentity, frame: dict) -> None:
     await open_conversation(app, ws, staff, {"conversation_id": handoff.conversation_id})
 
 
-async def reply(app, ws, staff: StaffIdentity, frame: dict) -> None:
+async def reply(
+    app: web.Application, ws: web.WebSocketResponse, staff: StaffIdentity, frame: dict[str, Any]
+) -> None:
     client_id = frame.get("id")
     if not isinstance(client_id, str) or not CLIENT_ID_PATTERN.match(client_id):
         raise HandoffError("bad_frame", "消息缺少编号。")
@@ -403,11 +409,15 @@ async def reply(app, ws, staff: StaffIdentity, frame: dict) -> None:
     )
 
 
-async def typing(app, ws, staff: StaffIdentity, frame: dict) -> None:
+async def typing(
+    app: web.Application, ws: web.WebSocketResponse, staff: StaffIdentity, frame: dict[str, Any]
+) -> None:
     await app[PIPELINE].desk.staff_typing(_conversation_id(frame), staff, frame.get("on") is True)
 
 
-async def note(app, ws, staff: StaffIdentity, frame: dict) -> None:
+async def note(
+    app: web.Application, ws: web.WebSocketResponse, staff: StaffIdentity, frame: dict[str, Any]
+) -> None:
     conversation_id = _conversation_id(frame)
     desk = app[PIPELINE].desk
     added = await desk.add_note(conversation_id, staff, _text(frame))
@@ -416,18 +426,24 @@ async def note(app, ws, staff: StaffIdentity, frame: dict) -> None:
     await desk.staff.publish(NoteAdded(conversation_id, agent_id, added))  # the author sees it too
 
 
-async def transfer(app, ws, staff: StaffIdentity, frame: dict) -> None:
+async def transfer(
+    app: web.Application, ws: web.WebSocketResponse, staff: StaffIdentity, frame: dict[str, Any]
+) -> None:
     agent_id = frame.get("agent_id")
     if not isinstance(agent_id, int) or isinstance(agent_id, bool):
         raise HandoffError("bad_frame", "请选择要转接的客服。")
     await app[PIPELINE].desk.transfer(_conversation_id(frame), staff, agent_id)
 
 
-async def hand_back(app, ws, staff: StaffIdentity, frame: dict) -> None:
+async def hand_back(
+    app: web.Application, ws: web.WebSocketResponse, staff: StaffIdentity, frame: dict[str, Any]
+) -> None:
     await app[PIPELINE].desk.hand_back(_conversation_id(frame), staff)
 
 
-async def close(app, ws, staff: StaffIdentity, frame: dict) -> None:
+async def close(
+    app: web.Application, ws: web.WebSocketResponse, staff: StaffIdentity, frame: dict[str, Any]
+) -> None:
     await app[PIPELINE].desk.close(_conversation_id(frame), staff)
 
 
@@ -457,6 +473,6 @@ async def _close_sockets(app: web.Application) -> None:
 
 
 def setup_staff_live(app: web.Application) -> None:
-    app.on_startup.append(_attach)
-    app.on_shutdown.append(_close_sockets)
+    app.on_startup.append(_attach)  # type: ignore[arg-type]  # aiohttp 3.9 mistypes Signal
+    app.on_shutdown.append(_close_sockets)  # type: ignore[arg-type]  # aiohttp 3.9 mistypes Signal
     app.router.add_get("/staff/ws", staff_socket)

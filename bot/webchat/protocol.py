@@ -160,6 +160,7 @@ def _rating(frame: dict[str, Any]) -> RatingRequest:
     )
     if not valid:
         raise ProtocolError("bad_rating", "评价格式不正确。")
+    assert isinstance(handoff_id, int) and isinstance(score, int)  # checked above
     return RatingRequest(handoff_id, score, storable(comment))
 
 

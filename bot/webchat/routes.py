@@ -10,7 +10,7 @@ import aiohttp_jinja2
 from aiohttp import WSMsgType, web
 from aiohttp_session import STORAGE_KEY, get_session
 
-from bot.conversation.bus import LocalBus
+from bot.conversation.bus import Bus
 from bot.conversation.channel import StoreFailed
 from bot.conversation.frames import error_frame, message_frame, welcome_frame
 from bot.conversation.handoff import TICKET_TEXT, PhoneRefused
@@ -228,7 +228,7 @@ class WebChatChannel:
     name = "webchat"
     topic = "webchat"
 
-    def __init__(self, hub: Hub, bus: LocalBus) -> None:
+    def __init__(self, hub: Hub, bus: Bus) -> None:
         self.hub = hub
         self.bus = bus
         bus.subscribe(self.topic, self._deliver_here)
@@ -246,8 +246,8 @@ def setup_routes(app: web.Application) -> None:
     settings = app[SETTINGS]
     app[HUB] = Hub()
     app[LIMITER] = RateLimiter(settings.chat_rate_limit, settings.chat_rate_window)
-    app.on_startup.append(register_channel)
-    app.on_shutdown.append(close_sockets)
+    app.on_startup.append(register_channel)  # type: ignore[arg-type]  # aiohttp 3.9 mistypes Signal
+    app.on_shutdown.append(close_sockets)  # type: ignore[arg-type]  # aiohttp 3.9 mistypes Signal
     app.router.add_get("/", index)
     app.router.add_get("/ws", websocket)
     app.router.add_post("/conversations/new", new_conversation)

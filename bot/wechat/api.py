@@ -25,7 +25,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from bot.conversation.channel import DeliveryFailed
-from bot.wechat.config import WechatConfig
+from bot.settings import WechatConfig
 
 logger = logging.getLogger(__name__)
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=10)

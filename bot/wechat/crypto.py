@@ -21,7 +21,7 @@ from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.messages import BaseMessage
 from wechatpy.utils import WeChatSigner
 
-from bot.wechat.config import WechatConfig
+from bot.settings import WechatConfig
 
 
 class RequestRefused(Exception):

@@ -9,7 +9,7 @@ from typing import Any
 from wechatpy import events, messages
 from wechatpy.messages import BaseMessage
 
-from bot.conversation.frames import REQUEST_HUMAN
+from bot.domain.vocabulary import REQUEST_HUMAN
 from bot.wechat.render import UNSUPPORTED_TEXT, welcome_text
 
 # What a shared location asks the bot: the nearest brand guidance stations (the action reads the

@@ -16,7 +16,8 @@ from typing import Any
 from wechatpy.messages import BaseMessage
 from wechatpy.replies import TextReply
 
-from bot.conversation.frames import HOT_QUESTIONS, REQUEST_HUMAN, WELCOME_TEXT
+from bot.conversation.frames import HOT_QUESTIONS, WELCOME_TEXT
+from bot.domain.vocabulary import REQUEST_HUMAN
 
 TEXT_LIMIT_BYTES = 2048
 UNVERIFIED = "待核实"
@@ -95,7 +96,7 @@ CARD_RENDERERS = {"service_points": service_point_block, "insurance_products": i
 def card_blocks(custom: Any) -> list[str]:
     if not isinstance(custom, dict) or not isinstance(custom.get("items"), list):
         return []
-    render = CARD_RENDERERS.get(custom.get("kind"))
+    render = CARD_RENDERERS.get(str(custom.get("kind")))
     if render is None:
         return []  # a kind this channel does not know: the frame's text stands alone
     return [render(item) for item in custom["items"] if isinstance(item, dict)]
@@ -141,7 +142,8 @@ def handoff_text(frame: dict[str, Any]) -> str | None:
 def frame_blocks(frame: dict[str, Any], numbering: Numbering) -> list[str]:
     """One frame as text blocks ([] for frames a WeChat user does not see, e.g. typing)."""
     kind = frame.get("type")
-    text = frame.get("text") if isinstance(frame.get("text"), str) else ""
+    raw_text = frame.get("text")
+    text = raw_text if isinstance(raw_text, str) else ""
     if kind == "bot":
         blocks = [plain(text)] if text.strip() else []
         blocks += card_blocks(frame.get("custom"))

@@ -23,10 +23,10 @@ from bot.conversation.frames import MAX_MESSAGE_CHARS
 from bot.conversation.handoff import TICKET_TEXT
 from bot.conversation.pipeline import Pipeline
 from bot.db import conversations, handoffs
+from bot.settings import WechatConfig
 from bot.web.keys import HTTP_CLIENT, PIPELINE, SETTINGS
 from bot.wechat.api import SharedToken, WechatApi
 from bot.wechat.channel import CHANNEL_NAME, WechatChannel, conversation_id_for
-from bot.wechat.config import WechatConfig
 from bot.wechat.crypto import RequestRefused, open_request, seal_reply, verify_server
 from bot.wechat.dedupe import Deduper, MemoryDeduper, RedisDeduper
 from bot.wechat.inbound import (

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import ClusterSettings, Settings
-from bot.wechat.config import WechatConfig, WechatConfigError
+from bot.settings import ClusterSettings, Settings, WechatConfig, WechatConfigError
 from tests.support.fake_wechat import AES_KEY
 
 CLUSTER_VARIABLES = (

@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 from bot.ops.security import check_settings, review, startup_check
-from bot.settings import PROJECT_ROOT, Settings
-from bot.wechat.config import WechatConfig
+from bot.settings import PROJECT_ROOT, Settings, WechatConfig
 from tests.support.running_stack import answers, free_port
 
 STRONG_TOKEN = "rT4k9ZqL2vX8mN1pB6cH3sJ7wE0yU5aD"  # 32 characters, as `openssl rand` gives

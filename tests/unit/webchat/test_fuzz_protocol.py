@@ -36,7 +36,7 @@ from bot.db.conversations import Conversation, Message
 from bot.db.engine import session_factory
 from bot.db.handoffs import Handoff, Ticket
 from bot.db.migrate import upgrade
-from bot.settings import Settings
+from bot.settings import Settings, WechatConfig
 from bot.webchat.protocol import (
     ProtocolError,
     RatingRequest,
@@ -45,7 +45,6 @@ from bot.webchat.protocol import (
     UserMessage,
     parse_client_frame,
 )
-from bot.wechat.config import WechatConfig
 from tests.support.fake_wechat import (
     AES_KEY,
     APP_ID,

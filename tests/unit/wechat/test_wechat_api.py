@@ -12,9 +12,9 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from bot.conversation.channel import DeliveryFailed
+from bot.settings import WechatConfig
 from bot.wechat.api import SharedToken, WechatApi, WechatApiError
 from bot.wechat.channel import WechatChannel
-from bot.wechat.config import WechatConfig
 from tests.conftest import require_service
 from tests.support.fake_wechat import APP_ID, APP_SECRET, FakeWechat, new_openid
 

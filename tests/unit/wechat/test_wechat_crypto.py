@@ -6,8 +6,7 @@ import pytest
 from wechatpy.messages import TextMessage
 from wechatpy.utils import check_signature
 
-from bot.settings import Settings
-from bot.wechat.config import WechatConfig, WechatConfigError
+from bot.settings import Settings, WechatConfig, WechatConfigError
 from bot.wechat.crypto import RequestRefused, open_request, seal_reply, verify_server
 from bot.wechat.render import text_reply_xml
 from tests.support.fake_wechat import (
