@@ -55,7 +55,12 @@ def overview_key(topic: str) -> str:
 @lru_cache(maxsize=1)
 def live_knowledge() -> LiveKnowledge:
     settings = action_settings()
-    return LiveKnowledge(settings.database_url, settings.db_timeout, Embedder(DEFAULT_CACHE))
+    return LiveKnowledge(
+        settings.database_url,
+        settings.db_timeout,
+        Embedder(DEFAULT_CACHE),
+        poll_seconds=settings.kb_poll_seconds,
+    )
 
 
 def nlu_topic(tracker: Tracker) -> tuple[str | None, float]:

@@ -8,9 +8,10 @@ train       train the Rasa model unless one for the current data exists
 db upgrade  apply the database migrations
 kb seed     load data/kb/ into an empty database
 kb import FILE
-            validate a CSV or YAML file of service points / insurance products and upsert it
-            (a file with any bad row is rejected whole, each bad row listed)
-kb export [--format yaml|csv] [--kind service_points|insurance_products] [-o FILE]
+            validate a file and upsert it: service points / insurance products (CSV, YAML) or
+            knowledge items (XLSX, CSV or YAML with key and question columns); a file with any
+            bad row is rejected whole, each bad row listed
+kb export [--format yaml|csv|xlsx] [--kind service_points|insurance_products|knowledge] [-o FILE]
             write the knowledge base in the format `kb import` reads
 staff add USERNAME --name 显示名 [--role agent|admin|editor] [--password-stdin]
             create a staff console account (password asked twice, or one line from stdin)
@@ -37,7 +38,12 @@ def prepare_database(settings: Settings) -> None:
     with session_factory(settings.database_url)() as session:
         added = seed_if_empty(session)
     if added:
-        print(f"Seeded {added} records (service points, insurance products) from data/kb/")
+        print(f"Seeded {added} records (service points, insurance products, knowledge items)")
+    from bot.knowledge.embed import DEFAULT_CACHE, Embedder
+    from bot.knowledge.live import warm_up
+
+    print("Preparing the knowledge search (the first time takes about a minute)…", flush=True)
+    warm_up(settings.database_url, Embedder(DEFAULT_CACHE))
 
 
 def cmd_kb(settings: Settings, args: argparse.Namespace) -> int:
@@ -53,26 +59,42 @@ def cmd_kb(settings: Settings, args: argparse.Namespace) -> int:
     with session_factory(settings.database_url)() as session:
         if args.action == "import":
             from bot.kb.importer import ImportRejected, import_file
+            from bot.kb.knowledge_file import import_items, is_knowledge_file
 
             if not args.file:
-                print("kb import needs a FILE (.csv, .yml or .yaml)", file=sys.stderr)
+                print("kb import needs a FILE (.xlsx, .csv, .yml or .yaml)", file=sys.stderr)
                 return 2
+            path = Path(args.file)
             try:
-                report = import_file(session, Path(args.file), show_progress=True)
+                if is_knowledge_file(path.name, path.read_bytes()):
+                    report = import_items(session, path.name, path.read_bytes(), by="cli")
+                else:
+                    report = import_file(session, path, show_progress=True)
             except ImportRejected as exc:
                 print(f"Rejected {args.file}; nothing was imported:\n{exc}", file=sys.stderr)
                 return 1
             print(f"Imported {args.file}: {report}")
             return 0
-        from bot.kb.exporter import export_csv, export_yaml
-
         output = Path(args.output) if args.output else None
-        fmt = args.format or ("csv" if output and output.suffix.lower() == ".csv" else "yaml")
-        text = export_csv(session, args.kind) if fmt == "csv" else export_yaml(session)
+        suffix = output.suffix.lower().lstrip(".") if output else ""
+        if args.kind == "knowledge":
+            from bot.kb import knowledge_file
+
+            records = knowledge_file.export_records(session)
+            fmt = args.format or (suffix if suffix in ("xlsx", "csv") else "csv")
+            data = (knowledge_file.export_xlsx if fmt == "xlsx" else knowledge_file.export_csv)(
+                records
+            )
+        else:
+            from bot.kb.exporter import export_csv, export_yaml
+
+            fmt = args.format or ("csv" if suffix == "csv" else "yaml")
+            text = export_csv(session, args.kind) if fmt == "csv" else export_yaml(session)
+            data = text.encode("utf-8")
     if output is None:
-        sys.stdout.write(text)
+        sys.stdout.buffer.write(data)
     else:
-        output.write_text(text, encoding="utf-8")
+        output.write_bytes(data)
         print(f"Exported to {output}")
     return 0
 
@@ -235,12 +257,16 @@ def main(argv: list[str] | None = None) -> int:
     kb = commands.add_parser("kb", help="knowledge base administration")
     kb.add_argument("action", choices=["seed", "import", "export"])
     kb.add_argument("file", nargs="?", help="kb import: the CSV or YAML file")
-    kb.add_argument("--format", choices=["yaml", "csv"], help="kb export: default yaml")
+    kb.add_argument(
+        "--format",
+        choices=["yaml", "csv", "xlsx"],
+        help="kb export: yaml (default), csv; knowledge items: csv (default) or xlsx",
+    )
     kb.add_argument(
         "--kind",
-        choices=["service_points", "insurance_products"],
+        choices=["service_points", "insurance_products", "knowledge"],
         default="service_points",
-        help="kb export --format csv: which table (one per CSV file)",
+        help="kb export: which table (one per CSV file); knowledge = the knowledge items",
     )
     kb.add_argument("-o", "--output", help="kb export: file to write (default: stdout)")
     staff = commands.add_parser("staff", help="staff console accounts")

@@ -219,6 +219,10 @@ class Settings:
     # The one deadline for database work run from async code (gateway and action server alike):
     # past it the caller gets a clear failure (an apology and 转人工), never a hang.
     db_timeout: float = 5.0
+    # The knowledge base: how often an answering process checks for published edits (seconds),
+    # and after how many days without verification the console lists an item first as 待复核.
+    kb_poll_seconds: float = 1.0
+    kb_stale_days: int = 180
     # Origins allowed to open the chat websocket besides the page's own origin.
     allowed_origins: tuple[str, ...] = ()
     # Web chat flood limit: at most this many messages per window (seconds) per conversation.
@@ -287,6 +291,8 @@ class Settings:
             generated_secrets=generated,
             rasa_timeout=_env_float("RASA_TIMEOUT", 5.0),
             db_timeout=_env_float("DB_TIMEOUT", 5.0),
+            kb_poll_seconds=_env_float("KB_POLL_SECONDS", 1.0),
+            kb_stale_days=_env_int("KB_STALE_DAYS", 180),
             allowed_origins=_env_list("BOT_ALLOWED_ORIGINS"),
             chat_rate_limit=_env_int("CHAT_RATE_LIMIT", 10),
             chat_rate_window=_env_float("CHAT_RATE_WINDOW", 10.0),
@@ -319,6 +325,8 @@ class Settings:
             "SESSION_SECRET": self.session_secret,
             "RASA_TIMEOUT": str(self.rasa_timeout),
             "DB_TIMEOUT": str(self.db_timeout),
+            "KB_POLL_SECONDS": str(self.kb_poll_seconds),
+            "KB_STALE_DAYS": str(self.kb_stale_days),
             "BOT_ALLOWED_ORIGINS": ",".join(self.allowed_origins),
             "CHAT_RATE_LIMIT": str(self.chat_rate_limit),
             "CHAT_RATE_WINDOW": str(self.chat_rate_window),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, Integer, String, Text, select
+from datetime import datetime
+
+from sqlalchemy import Boolean, Column, DateTime, Integer, String, Text, select, update
 from sqlalchemy.orm import Session
 
 from bot.db.conversations import utcnow
@@ -39,6 +41,70 @@ class CannedReply(Base):
 def find_staff(session: Session, staff_id: int) -> StaffUser | None:
     """The account with this id (active or not)."""
     return session.get(StaffUser, staff_id)
+
+
+def staff_by_username(session: Session, username: str) -> StaffUser | None:
+    """The account with exactly this username (callers normalise it: usernames are lower case)."""
+    return session.execute(
+        select(StaffUser).where(StaffUser.username == username)
+    ).scalar_one_or_none()
+
+
+def all_staff(session: Session) -> list[StaffUser]:
+    """Every account (agents, admins, editors), active first, then by username."""
+    return list(
+        session.execute(
+            select(StaffUser).order_by(StaffUser.active.desc(), StaffUser.username)
+        ).scalars()
+    )
+
+
+def add_staff(
+    session: Session, username: str, display_name: str, password_hash: str, role: str
+) -> StaffUser:
+    """Store and commit a new, active account."""
+    account = StaffUser(
+        username=username,
+        display_name=display_name,
+        password_hash=password_hash,
+        role=role,
+        active=True,
+        failed_logins=0,
+        created_at=utcnow(),
+    )
+    session.add(account)
+    session.commit()
+    return account
+
+
+def record_failed_login(
+    session: Session, account: StaffUser, lock_at: int, locked_until: datetime
+) -> None:
+    """Count a wrong password and commit; the `lock_at`-th in a row locks the account until
+    `locked_until` (and restarts the count).
+
+    The increment is a single UPDATE so that concurrent guesses cannot lose counts.
+    """
+    session.execute(
+        update(StaffUser)
+        .where(StaffUser.id == account.id)
+        .values(failed_logins=StaffUser.failed_logins + 1)
+    )
+    session.flush()
+    session.refresh(account)
+    if account.failed_logins >= lock_at:
+        account.failed_logins = 0
+        account.locked_until = locked_until
+    session.commit()
+
+
+def reset_logins(session: Session, account: StaffUser, password_hash: str | None = None) -> None:
+    """Clear the wrong-password count and any lock, store `password_hash` if given; commit."""
+    account.failed_logins = 0
+    account.locked_until = None
+    if password_hash is not None:
+        account.password_hash = password_hash
+    session.commit()
 
 
 def display_name_of(session: Session, staff_id: int) -> str | None:

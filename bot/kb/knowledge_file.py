@@ -46,6 +46,18 @@ MAX_TEXT = 2000
 SOURCED_NUMBERS = re.compile(r"12330|12315")
 
 
+def is_knowledge_file(name: str, data: bytes) -> bool:
+    """A workbook, a CSV whose header has key and question, or a YAML list (the seed's shape)."""
+    suffix = Path(name).suffix.lower()
+    if suffix == ".xlsx":
+        return True
+    head = data[:4096].decode("utf-8-sig", errors="replace")
+    if suffix == ".csv":
+        columns = {c.strip() for c in head.splitlines()[0].split(",")} if head else set()
+        return {"key", "question"} <= columns
+    return head.lstrip().startswith("- ")
+
+
 def read_file(name: str, data: bytes) -> list[tuple[int, dict[str, Any]]]:
     """(row number, raw values) for each non-empty row; ImportRejected if unreadable."""
     suffix = Path(name).suffix.lower()

@@ -89,3 +89,14 @@ class LiveKnowledge:
                 self._snapshot = current
             self._checked_at = time.monotonic()
             return current
+
+
+def warm_up(database_url: str, embedder: Embedder) -> int:
+    """Embed every published item's texts now (into the shared cache), so that the action
+    server's first question does not wait for it; returns how many items were indexed."""
+    from bot.db.engine import session_factory
+
+    with session_factory(database_url)() as session:
+        _, entries = _load(session)
+    KnowledgeIndex(entries, embedder)
+    return len(entries)

@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from bot.db import staff as db
 from bot.db.conversations import utcnow
 from bot.db.staff import ROLES, StaffUser
 
@@ -85,37 +85,20 @@ def create_account(
     check_password_rules(password)
     if find_by_username(session, username) is not None:
         raise AccountError(f"用户名 {username} 已存在")
-    account = StaffUser(
-        username=username,
-        display_name=display_name,
-        password_hash=(hasher or HASHER).hash(password),
-        role=role,
-        active=True,
-        failed_logins=0,
-        created_at=utcnow(),
-    )
-    session.add(account)
-    session.commit()
-    return account
+    return db.add_staff(session, username, display_name, (hasher or HASHER).hash(password), role)
 
 
 def find_by_username(session: Session, username: str) -> StaffUser | None:
-    return session.execute(
-        select(StaffUser).where(StaffUser.username == normalise_username(username))
-    ).scalar_one_or_none()
+    return db.staff_by_username(session, normalise_username(username))
 
 
 def list_accounts(session: Session) -> list[StaffUser]:
     """Every account (agents, admins, editors), active first, then by username."""
-    return list(
-        session.execute(
-            select(StaffUser).order_by(StaffUser.active.desc(), StaffUser.username)
-        ).scalars()
-    )
+    return db.all_staff(session)
 
 
 def active_account(session: Session, staff_id: int) -> StaffUser | None:
-    account = session.get(StaffUser, staff_id)
+    account = db.find_staff(session, staff_id)
     return account if account is not None and account.active else None
 
 
@@ -158,17 +141,17 @@ def authenticate(
     if account.locked_until is not None and account.locked_until > now:
         raise LoginRefused(locked_text(account.locked_until - now))
     if not _verify(hasher, account.password_hash, password):
-        _record_failure(session, account, now)
+        # The fifth wrong password in a row locks the account (and restarts the count).
+        db.record_failed_login(session, account, MAX_FAILED_LOGINS, now + LOCK_DURATION)
         if account.locked_until is not None and account.locked_until > now:
             raise LoginRefused(locked_text(account.locked_until - now))
         raise LoginRefused(BAD_CREDENTIALS)
     if not account.active:  # said only to someone who knows the password
         raise LoginRefused(INACTIVE)
-    account.failed_logins = 0
-    account.locked_until = None
+    rehashed = None
     if hasher.check_needs_rehash(account.password_hash):  # the parameters were raised since
-        account.password_hash = hasher.hash(password)
-    session.commit()
+        rehashed = hasher.hash(password)
+    db.reset_logins(session, account, rehashed)
     return account
 
 
@@ -179,29 +162,8 @@ def _verify(hasher: PasswordHasher, password_hash: str, password: str) -> bool:
         return False
 
 
-def _record_failure(session: Session, account: StaffUser, now: datetime) -> None:
-    """Count a wrong password; the fifth in a row locks the account (and restarts the count).
-
-    The increment is a single UPDATE so that concurrent guesses cannot lose counts.
-    """
-    session.execute(
-        update(StaffUser)
-        .where(StaffUser.id == account.id)
-        .values(failed_logins=StaffUser.failed_logins + 1)
-    )
-    session.flush()
-    session.refresh(account)
-    if account.failed_logins >= MAX_FAILED_LOGINS:
-        account.failed_logins = 0
-        account.locked_until = now + LOCK_DURATION
-    session.commit()
-
-
 def set_password(
     session: Session, account: StaffUser, password: str, hasher: PasswordHasher | None = None
 ) -> None:
     check_password_rules(password)
-    account.password_hash = (hasher or HASHER).hash(password)
-    account.failed_logins = 0
-    account.locked_until = None
-    session.commit()
+    db.reset_logins(session, account, (hasher or HASHER).hash(password))

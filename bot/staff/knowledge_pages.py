@@ -19,6 +19,7 @@ import zipfile
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, web
 from multidict import MultiDictProxy
@@ -459,6 +460,7 @@ async def change_status(request: web.Request) -> web.StreamResponse:
 
 
 Segment = tuple[str, str]  # ("same" | "del" | "ins", text)
+MERGE_BELOW = 3  # unchanged runs of 1–2 characters between changes are shown as changed
 
 
 @dataclass(frozen=True)
@@ -518,8 +520,7 @@ def diff_segments(before: str, after: str, lines: bool) -> tuple[list[Segment], 
         else:
             into.append((kind, "".join(parts)))
 
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+    for tag, i1, i2, j1, j2 in _opcodes(a, b, merge_below=0 if lines else MERGE_BELOW):
         if tag == "equal":
             add(old, "same", a[i1:i2])
             add(new, "same", b[j1:j2])
@@ -527,6 +528,24 @@ def diff_segments(before: str, after: str, lines: bool) -> tuple[list[Segment], 
             add(old, "del", a[i1:i2])
             add(new, "ins", b[j1:j2])
     return old, new
+
+
+def _opcodes(a: list[str], b: list[str], merge_below: int) -> list[tuple[str, int, int, int, int]]:
+    """difflib's opcodes, with an unchanged run shorter than `merge_below` between two changes
+    folded into them: "20<del>19</del>年<del>7月1日</del>" reads as "20<del>19年7月1日</del>"."""
+    codes = difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
+    merged: list[tuple[str, int, int, int, int]] = []
+    for position, code in enumerate(codes):
+        tag, i1, i2, j1, j2 = code
+        inner = 0 < position < len(codes) - 1
+        if tag == "equal" and inner and i2 - i1 < merge_below:
+            tag = "replace"
+        if merged and tag != "equal" and merged[-1][0] != "equal":
+            _, k1, _, l1, _ = merged.pop()
+            merged.append(("replace", k1, i2, l1, j2))
+        else:
+            merged.append((tag, i1, i2, j1, j2))
+    return merged
 
 
 def changes_between(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[FieldChange]:
@@ -674,7 +693,8 @@ async def read_upload(request: web.Request) -> Upload:
     filename, data = "", b""
     async for part in _parts(reader):
         if part.name == "file":
-            filename = part.filename or ""
+            # Browsers send the name as UTF-8; some clients percent-encode it.
+            filename = unquote(part.filename or "")[:200]
             data = await _read_part(part, MAX_UPLOAD_BYTES, _too_large_text())
         elif part.name:
             raw = await _read_part(part, MAX_FIELD_BYTES, "表单内容过长")

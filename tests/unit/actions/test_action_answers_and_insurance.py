@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from actions.answers import ActionAnswerKnowledge, live_knowledge
+from actions.answers import ActionAnswerKnowledge
 from actions.insurance import ActionInsuranceProducts
 from bot.db import knowledge as db
 from bot.db.engine import session_factory
@@ -77,9 +77,9 @@ async def test_a_vague_question_gets_choices() -> None:
 
 
 async def test_an_edit_published_in_the_database_is_answered_without_a_restart(
-    actions_database_url: str,
+    actions_database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    live_knowledge().__init__(actions_database_url, timeout=5, poll_seconds=0)  # no wait
+    monkeypatch.setenv("KB_POLL_SECONDS", "0")  # check the version on every question
     messages, _ = await ask("网上注册商标多少钱", "ask_trademark_window")
     assert "270元" in messages[0]["text"]
     with session_factory(actions_database_url)() as session:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import pytest
 
+from bot.knowledge.embed import DEFAULT_CACHE, Embedder
 from bot.knowledge.live import LiveKnowledge, Snapshot
 from bot.knowledge.reply import answer_messages, decide, suggestion_message
 
 
 @pytest.fixture()
 async def snapshot(seeded_database_url: str) -> Snapshot:
-    return await LiveKnowledge(seeded_database_url, timeout=10).snapshot()
+    return await LiveKnowledge(seeded_database_url, 10, Embedder(DEFAULT_CACHE)).snapshot()
 
 
 @pytest.mark.parametrize(
