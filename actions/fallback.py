@@ -13,6 +13,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.domain.vocabulary import HUMAN_BUTTON
+
 # The topics a user can be asked to confirm, with the words shown on their buttons.
 TOPIC_TITLES: dict[str, str] = {
     "ask_trademark_window": "商标注册与受理窗口",
@@ -26,7 +28,6 @@ TOPIC_TITLES: dict[str, str] = {
 }
 SUGGESTIONS = 3
 NONE_OF_THESE = {"title": "都不是", "payload": "/out_of_scope"}
-HUMAN = {"title": "转人工", "payload": "/request_human"}
 
 
 def likeliest_topics(tracker: Tracker, limit: int = SUGGESTIONS) -> list[str]:
@@ -46,6 +47,6 @@ class ActionDefaultAskAffirmation(Action):
         buttons = [{"title": TOPIC_TITLES[t], "payload": f"/{t}"} for t in topics]
         dispatcher.utter_message(
             text="抱歉，我不太确定您的意思。您想咨询的是下面哪一项？",
-            buttons=[*buttons, NONE_OF_THESE, HUMAN],
+            buttons=[*buttons, NONE_OF_THESE, HUMAN_BUTTON],
         )
         return []

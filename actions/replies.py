@@ -11,9 +11,9 @@ from typing import Any
 
 from bot.db.models import InsuranceProduct, ServicePoint
 from bot.domain.vocabulary import DISTRICTS
+from bot.domain.vocabulary import HUMAN_BUTTON as HUMAN_BUTTON  # the actions' 转人工 button
 
 UNVERIFIED = "待核实"
-HUMAN_BUTTON = {"title": "转人工", "payload": "/request_human"}
 
 
 def district_buttons() -> list[dict[str, str]]:

@@ -437,7 +437,7 @@ class Bench:
         engine.dispose()
 
     def start(self, name: str, replicas: int, gateways: int, knobs: Knobs) -> Topology:
-        from tests.running_stack import free_port
+        from tests.support.running_stack import free_port
 
         settings = Settings(
             var_dir=self.work_dir,

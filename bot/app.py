@@ -21,6 +21,7 @@ from bot.settings import Settings
 from bot.staff.knowledge_pages import setup_knowledge_pages
 from bot.staff.live import setup_staff_live
 from bot.staff.pages import setup_staff_pages
+from bot.web.assets import setup_common_static
 from bot.web.health import healthz
 from bot.web.keys import BUS, HTTP_CLIENT, PIPELINE, RASA_CLIENT, SETTINGS
 from bot.web.middlewares import security_headers
@@ -66,6 +67,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True)
     app.cleanup_ctx.append(_http_client)
+    setup_common_static(app)  # common.js, for the web chat and the staff console
     setup_webchat(app)
     setup_staff_pages(app)
     setup_knowledge_pages(app)

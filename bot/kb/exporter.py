@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.db.rows import rows_by_key
 from bot.kb.formats import write_csv, write_yaml
 from bot.kb.schema import INSURANCE_PRODUCTS, KINDS, SERVICE_POINTS, Kind
 
 
 def records(session: Session, kind: Kind) -> list[dict[str, Any]]:
-    model = kind.model
-    first, second = kind.natural_key
-    query = select(model).order_by(getattr(model, first), getattr(model, second))
-    return [{f: getattr(row, f) for f in kind.fields} for row in session.execute(query).scalars()]
+    return rows_by_key(session, kind.model, kind.natural_key, kind.fields)
 
 
 def export_yaml(

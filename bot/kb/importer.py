@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
+from bot.db.rows import upsert_by_key
 from bot.kb.formats import FormatError, Row, read_rows
 from bot.kb.schema import Kind, validate_row
 
@@ -78,21 +78,7 @@ def validate_rows(rows: Iterable[Row]) -> list[tuple[Kind, dict[str, Any]]]:
 
 def upsert(session: Session, kind: Kind, values: dict[str, Any]) -> str:
     """Insert or update one row by its natural key: "inserted", "updated" or "unchanged"."""
-    model = kind.model
-    first, second = kind.natural_key
-    existing = session.execute(
-        select(model).where(
-            getattr(model, first) == values[first], getattr(model, second) == values[second]
-        )
-    ).scalar_one_or_none()
-    if existing is None:
-        session.add(model(**values))
-        return "inserted"
-    if all(getattr(existing, k) == v for k, v in values.items()):
-        return "unchanged"
-    for key, value in values.items():
-        setattr(existing, key, value)
-    return "updated"
+    return upsert_by_key(session, kind.model, kind.natural_key, values)
 
 
 def import_rows(

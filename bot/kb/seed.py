@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.db import knowledge
+from bot.db.rows import count_rows
 from bot.kb.formats import read_rows
 from bot.kb.importer import ImportRejected, upsert, validate_rows
 from bot.kb.knowledge_file import import_items
@@ -58,7 +58,7 @@ def seed_if_empty(session: Session, seed_dir: Path = SEED_DIR) -> int:
     """Seed each empty table; a table that already has rows is left alone (staff own it)."""
     changed = 0
     for file_name, kind in SEED_FILES:
-        if session.execute(select(func.count()).select_from(kind.model)).scalar_one():
+        if count_rows(session, kind.model):
             continue
         changed += upsert_records(session, kind, read_records(seed_dir / file_name, kind))
     session.commit()

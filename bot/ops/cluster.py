@@ -25,17 +25,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from bot.ops import launch
 from bot.ops.stack import Service, services
 from bot.settings import PROJECT_ROOT, Settings
 
@@ -205,32 +202,19 @@ def services_cluster(settings: Settings, model: Path, config: ClusterConfig) -> 
 
 def ensure_database(database_url: str) -> bool:
     """Create the PostgreSQL database of the URL unless it exists; True when created."""
-    from bot.db.engine import make_engine
+    from bot.db.engine import create_database_if_missing
 
     url = make_url(database_url)
     if url.get_backend_name() != "postgresql":
         raise ClusterError(
             f"The cluster needs PostgreSQL (several processes share the trackers), not {url}"
         )
-    admin = make_engine(url.set(database="postgres").render_as_string(hide_password=False))
     try:
-        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            exists = connection.execute(
-                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": url.database}
-            ).first()
-            if exists:
-                return False
-            quoted = connection.dialect.identifier_preparer.quote(url.database)
-            connection.execute(text(f"CREATE DATABASE {quoted}"))
-            return True
+        return create_database_if_missing(database_url)
     except Exception as exc:
-        if isinstance(exc, ClusterError):
-            raise
         raise ClusterError(
             f"PostgreSQL is not reachable at {url.render_as_string(hide_password=True)}: {exc}"
         ) from exc
-    finally:
-        admin.dispose()
 
 
 def check_redis(redis_url: str) -> None:
@@ -268,27 +252,10 @@ def connection_budget(config: ClusterConfig) -> list[PoolUse]:
     ]
 
 
-def postgres_limits(database_url: str) -> tuple[int, int, int]:
-    """max_connections, superuser_reserved_connections, connections in use now."""
-    from bot.db.engine import make_engine
-
-    engine = make_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            limit = int(connection.execute(text("SHOW max_connections")).scalar_one())
-            reserved = int(
-                connection.execute(text("SHOW superuser_reserved_connections")).scalar_one()
-            )
-            in_use = int(
-                connection.execute(text("SELECT count(*) FROM pg_stat_activity")).scalar_one()
-            )
-    finally:
-        engine.dispose()
-    return limit, reserved, in_use - 1  # not counting this query's own connection
-
-
 def budget_report(config: ClusterConfig) -> str:
     """The connection arithmetic; raises ClusterError when the pools could exceed the limit."""
+    from bot.db.engine import postgres_limits
+
     uses = connection_budget(config)
     limit, reserved, in_use = postgres_limits(config.database_url)
     total = sum(u.total for u in uses)
@@ -313,16 +280,6 @@ def budget_report(config: ClusterConfig) -> str:
 # ---- processes (tests and bench/load.py; `make run-cluster` uses bot/ops/supervisor.py) ---
 
 
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2):
-            return True
-    except urllib.error.HTTPError:
-        return True  # it answered, with an error status
-    except OSError:
-        return False
-
-
 class LocalCluster:
     """The topology's processes started in the background, each logging to its own file."""
 
@@ -333,24 +290,11 @@ class LocalCluster:
 
     def start(self, *names: str, timeout: float = 300) -> None:
         """Start (all by default) and wait until each answers; raises with its log if not."""
-        names = names or tuple(self.topology)
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        for name in names:
-            spec = self.topology[name]
-            log = (self.log_dir / f"{name}.log").open("ab")
-            self.processes[name] = subprocess.Popen(
-                spec.argv, env=spec.env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
-            )  # fmt: skip
-            log.close()  # the child has its own descriptor
-        deadline = time.monotonic() + timeout
-        for name in names:
-            while not answers(self.topology[name].health_url):
-                if self.processes[name].poll() is not None:
-                    raise ClusterError(f"{name} exited at start:\n{self.log_tail(name)}")
-                if time.monotonic() > deadline:
-                    raise ClusterError(f"{name} did not answer in time:\n{self.log_tail(name)}")
-                time.sleep(0.5)
+        services = [self.topology[name] for name in names or tuple(self.topology)]
+        try:
+            launch.start_services(services, self.log_dir, self.processes, timeout)
+        except launch.StartError as exc:
+            raise ClusterError(str(exc)) from exc
 
     def pause(self, name: str) -> None:
         """Freeze a process (SIGSTOP): it accepts connections but answers nothing."""
@@ -365,23 +309,14 @@ class LocalCluster:
     def stop(self, *names: str) -> None:
         for name in names or tuple(self.processes):
             process = self.processes.pop(name, None)
-            if process is None:
-                continue
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-            except ProcessLookupError:
-                process.wait()
+            if process is not None:
+                launch.stop(process)
 
     def pid(self, name: str) -> int:
         return self.processes[name].pid
 
     def log(self, name: str) -> str:
-        path = self.log_dir / f"{name}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+        return launch.read_log(self.log_dir, name)
 
     def log_tail(self, name: str, lines: int = 40) -> str:
-        return "\n".join(self.log(name).splitlines()[-lines:])
+        return launch.log_tail(self.log_dir, name, lines)

@@ -13,13 +13,11 @@ import sys
 from collections.abc import Callable
 from contextlib import suppress
 
-import aiohttp
-
+from bot.ops.launch import POLL_SECONDS, STOP_GRACE_SECONDS, process_options
+from bot.ops.probe import answers
 from bot.ops.stack import Service
-from bot.settings import PROJECT_ROOT
 
 STARTUP_TIMEOUT_SECONDS = 300.0
-STOP_GRACE_SECONDS = 15.0
 
 
 async def _pump_output(name: str, stream: asyncio.StreamReader, width: int) -> None:
@@ -29,22 +27,9 @@ async def _pump_output(name: str, stream: asyncio.StreamReader, width: int) -> N
         sys.stdout.flush()
 
 
-async def answers_http(url: str) -> bool:
-    """True when something answers HTTP at url (any status: the process is up)."""
-    try:
-        async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session,
-            session.get(url) as response,
-        ):
-            await response.read()
-            return True
-    except (aiohttp.ClientError, asyncio.TimeoutError):
-        return False
-
-
 async def wait_until_answers(service: Service) -> None:
-    while not await answers_http(service.health_url):
-        await asyncio.sleep(0.5)
+    while not await asyncio.to_thread(answers, service.health_url):  # a blocking probe
+        await asyncio.sleep(POLL_SECONDS)
     print(f"{service.name} is up ({service.health_url})", flush=True)
 
 
@@ -80,14 +65,12 @@ async def supervise(services: list[Service], on_ready: Callable[[], None]) -> in
     watched: set[asyncio.Task] = set()
     try:
         for service in services:
+            # In its own session (process_options): Ctrl-C reaches us only; we stop the children.
             process = await asyncio.create_subprocess_exec(
                 *service.argv,
-                env=service.env,
-                cwd=PROJECT_ROOT,
-                stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C reaches us only; we stop the children in order
+                **process_options(service),
             )
             processes[service.name] = process
             assert process.stdout is not None

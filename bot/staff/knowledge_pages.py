@@ -23,6 +23,7 @@ from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, web
 from multidict import MultiDictProxy
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from bot.db import knowledge as kdb
@@ -41,9 +42,6 @@ from bot.web.keys import SETTINGS
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Items last verified longer ago than this are listed first and marked 待复核.
-# TODO: a Settings field KB_STALE_DAYS (bot/settings.py is not this module's to change).
-STALE_AFTER_DAYS = 180
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 MAX_FIELD_BYTES = 4096  # any non-file part of the upload form (the CSRF token)
 IMPORT_TIMEOUT = 120.0  # a whole file in one transaction: longer than one page's DB_TIMEOUT
@@ -117,10 +115,10 @@ TEXT_FIELDS = (
     "last_verified",
     "related",
 )
-FIELD_LIMITS = {  # what a browser may send at most (validate() gives the real rules)
-    "question": knowledge_file.MAX_QUESTION * 2,
-    "answer": knowledge_file.MAX_ANSWER * 4,
-    "details": knowledge_file.MAX_TEXT * 2,
+# Text columns whose length validate() does not check; the database would refuse longer values.
+COLUMN_LIMITS = {
+    name: kdb.KnowledgeItem.__table__.c[name].type.length
+    for name in ("holds_for", "source_title", "source_url")
 }
 
 
@@ -128,9 +126,15 @@ def topic_label(topic: str) -> str:
     return TOPIC_LABELS.get(topic, topic)
 
 
-def stale_before(today: dt.date | None = None) -> dt.date:
+def stale_days(request: web.Request) -> int:
+    """Items last verified longer ago than this (Settings.kb_stale_days, env KB_STALE_DAYS) are
+    listed first and marked 待复核."""
+    return request.config_dict[SETTINGS].kb_stale_days
+
+
+def stale_before(days: int, today: dt.date | None = None) -> dt.date:
     today = today or dt.datetime.now(BEIJING).date()
-    return today - dt.timedelta(days=STALE_AFTER_DAYS)
+    return today - dt.timedelta(days=days)
 
 
 async def _db(request: web.Request, work: Callable[[Session], T]) -> T:
@@ -190,7 +194,7 @@ async def list_page(request: web.Request) -> web.Response:
     text = query.get("q", "").strip()[:100]
     status = query.get("status") if query.get("status") in kdb.STATUSES else None
     topic = query.get("topic") if query.get("topic") in knowledge_file.TOPICS else None
-    before = stale_before()
+    before = stale_before(stale_days(request))
     items, names = await _db(request, lambda db: admin.list_page(db, text, status, topic, before))
     stale = {item.id for item in items if kdb.is_stale(item, before)}
     question = query.get("try", "").strip()[:TRY_MAX_CHARS]
@@ -202,7 +206,7 @@ async def list_page(request: web.Request) -> web.Response:
             "items": items,
             "who": lambda username: _who(username, names),
             "stale": stale,
-            "stale_days": STALE_AFTER_DAYS,
+            "stale_days": stale_days(request),
             "text": text,
             "status": status or "",
             "topic": topic or "",
@@ -272,7 +276,7 @@ def form_of_post(post: MultiDictProxy[Any], item: kdb.KnowledgeItem | None) -> d
     for name in TEXT_FIELDS:
         raw = post.get(name, "")
         text = raw if isinstance(raw, str) else ""
-        values[name] = text.replace("\r\n", "\n")[: FIELD_LIMITS.get(name, 1000)]
+        values[name] = text.replace("\r\n", "\n")
     if item is not None:
         values["key"] = item.key  # the natural key never changes
     values["unknown"] = post.get("unknown") == "1"
@@ -295,6 +299,9 @@ def check_form(values: dict[str, Any], status: str) -> tuple[dict[str, Any], For
     state = FormState(values)
     for reason in reasons:
         state.add(*_field_of(reason))
+    for name, limit in COLUMN_LIMITS.items():
+        if len(clean[name]) > limit:
+            state.add(name, f"超过{limit}字（现在{len(clean[name])}字）")
     return clean, state
 
 
@@ -310,9 +317,8 @@ def check_related(
 
 def preview_of(clean: Mapping[str, Any], related: Mapping[str, kdb.KnowledgeItem]) -> Preview:
     """What the citizen would read for these values: reply.answer_messages, as the bot sends it."""
-    last_verified = clean.get("last_verified")
     values = {name: clean.get(name) for name in kdb.CONTENT_FIELDS}
-    values["last_verified"] = last_verified if isinstance(last_verified, dt.date) else None
+    values["last_verified"] = _as_date(clean.get("last_verified"))
     values["unknown"] = bool(clean.get("unknown"))
     entry = entry_of(kdb.KnowledgeItem(**values))
     published = {
@@ -327,6 +333,16 @@ def preview_of(clean: Mapping[str, Any], related: Mapping[str, kdb.KnowledgeItem
     )
 
 
+def _as_date(value: Any) -> dt.date | None:
+    """A date from a form's cleaned values (a date) or a stored revision (an ISO string)."""
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(value) if isinstance(value, str) and value else None
+    except ValueError:
+        return None
+
+
 async def _render_form(
     request: web.Request,
     item: kdb.KnowledgeItem | None,
@@ -337,7 +353,7 @@ async def _render_form(
     notice: str | None = None,
     status: int = 200,
 ) -> web.Response:
-    before = stale_before()
+    before = stale_before(stale_days(request))
     return await render(
         request,
         "knowledge_edit.html",
@@ -351,7 +367,7 @@ async def _render_form(
             "stamp": stamp,
             "notice": notice,
             "is_stale": item is not None and kdb.is_stale(item, before),
-            "stale_days": STALE_AFTER_DAYS,
+            "stale_days": stale_days(request),
             "max_answer": knowledge_file.MAX_ANSWER,
             "answer_length": len((state.values.get("answer") or "").strip()),
             "moves": _moves(item),
@@ -425,9 +441,12 @@ async def save_form(request: web.Request) -> web.StreamResponse:
         )
     except admin.EditConflict as conflict:
         current = conflict.item
-        who = await _db(request, lambda db: admin.staff_names(db, [current.updated_by]))
+        names = {
+            **names,
+            **await _db(request, lambda db: admin.staff_names(db, [current.updated_by])),
+        }
         notice = (
-            f"保存没有完成：您打开此页后，{who.get(current.updated_by, current.updated_by)}"
+            f"保存没有完成：您打开此页后，{_who(current.updated_by, names)}"
             "修改了这个条目。下面仍是您填写的内容；请核对后再点“保存”（将覆盖对方的修改），"
             "或重新打开本页查看对方的版本。"
         )
@@ -548,12 +567,22 @@ def _opcodes(a: list[str], b: list[str], merge_below: int) -> list[tuple[str, in
     return merged
 
 
-def changes_between(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[FieldChange]:
+def changes_between(
+    before: Mapping[str, Any] | None, after: Mapping[str, Any]
+) -> list[FieldChange]:
+    """The fields that differ, each with its diff; `before` None: the first revision (every
+    filled-in field, as it was)."""
     found = []
     for name in kdb.CONTENT_FIELDS:
-        old, new = field_text(name, before.get(name)), field_text(name, after.get(name))
+        new = field_text(name, after.get(name))
+        lines = name in LIST_FIELDS
+        if before is None:
+            if new:
+                parts = [("same", p) for p in new.split("\n")] if lines else [("same", new)]
+                found.append(FieldChange(name, FIELD_LABELS[name], lines, [], parts))
+            continue
+        old = field_text(name, before.get(name))
         if old != new:
-            lines = name in LIST_FIELDS
             old_parts, new_parts = diff_segments(old, new, lines)
             found.append(FieldChange(name, FIELD_LABELS[name], lines, old_parts, new_parts))
     return found
@@ -565,7 +594,7 @@ def revision_views(
     """Newest first, each with its changes against the revision before it."""
     views = []
     for position, revision in enumerate(revisions):
-        older = revisions[position + 1].content if position + 1 < len(revisions) else {}
+        older = revisions[position + 1].content if position + 1 < len(revisions) else None
         changes = changes_between(older, revision.content)
         action = ACTION_LABELS.get(revision.action, revision.action)
         if revision.action == "edited" and [c.name for c in changes] == ["status"]:
@@ -751,6 +780,11 @@ async def import_file(request: web.Request) -> web.StreamResponse:
     except zipfile.BadZipFile:
         text = f"{upload.filename}: 无法读取文件，请确认它是用 Excel 保存的 .xlsx 文件。"
         return await _render_import(request, upload.filename, [text], 400)
+    except DBAPIError:  # e.g. a cell longer than its column on PostgreSQL; rolled back
+        logger.exception("knowledge import refused by the database")
+        limits = "、".join(f"{name} 不超过{limit}字" for name, limit in COLUMN_LIMITS.items())
+        text = f"文件中有内容超过数据库允许的长度（{limits}），请缩短后重新导入。"
+        return await _render_import(request, upload.filename, [text], 400)
     text = (
         f"已导入“{upload.filename}”：共 {report.rows} 行，新增 {report.inserted} 条，"
         f"更新 {report.updated} 条，未变 {report.unchanged} 条。"
@@ -780,7 +814,10 @@ async def _live_knowledge(app: web.Application) -> AsyncIterator[None]:
     """The 试一试 box's LiveKnowledge: nothing is read until the first question is tried."""
     settings = app[SETTINGS]
     app[LIVE_KNOWLEDGE] = LiveKnowledge(
-        settings.database_url, settings.db_timeout, Embedder(DEFAULT_CACHE)
+        settings.database_url,
+        settings.db_timeout,
+        Embedder(DEFAULT_CACHE),
+        poll_seconds=settings.kb_poll_seconds,
     )
     yield
 

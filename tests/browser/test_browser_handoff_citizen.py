@@ -8,19 +8,13 @@ are read back from the stack's database.
 
 from __future__ import annotations
 
-import asyncio
-import json
-import queue
 import re
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
-import aiohttp
 import pytest
 from argon2 import PasswordHasher
 from playwright.sync_api import Browser, BrowserContext, Page, expect
@@ -29,8 +23,8 @@ from sqlalchemy import func, select
 from bot.db.engine import session_factory
 from bot.db.handoffs import Handoff, Ticket
 from bot.settings import PROJECT_ROOT
-from bot.staff import accounts
 from tests.support.running_stack import RunningStack
+from tests.support.staff_client import Frame, StaffClient, add_staff_account
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -38,93 +32,18 @@ PHONE = {"width": 360, "height": 640}
 TIMEOUT_MS = 30_000
 RESULTS = PROJECT_ROOT / "results"
 BOT_TITLE = "宁波知识产权服务助手"
-PASSWORD = "citizen-side-test-password"
 # A cheap hash: each login is fast; the parameters travel with the hash, nothing else changes.
 CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-Frame = dict[str, Any]
 
 
 # ---- the staff side -----------------------------------------------------------------------------
 
 
-class StaffClient:
-    """One staff member on /staff/ws, driven from the test's thread (aiohttp in its own loop)."""
-
-    def __init__(self, base_url: str, username: str) -> None:
-        self.base_url = base_url
-        self.frames: queue.Queue[Frame] = queue.Queue()
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self._run(self._open(username))
-
-    def _run(self, coroutine: Any, timeout: float = 15) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
-
-    async def _open(self, username: str) -> None:
-        # unsafe=True: the jar keeps cookies of an IP-address host (127.0.0.1).
-        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-        async with self.http.get(self.base_url + "/staff/login") as response:
-            page = await response.text()
-        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
-        assert csrf, page
-        form = {"csrf_token": csrf.group(1), "username": username, "password": PASSWORD}
-        async with self.http.post(
-            self.base_url + "/staff/login", data=form, allow_redirects=False
-        ) as response:
-            assert response.status == 303, await response.text()
-        self.ws = await self.http.ws_connect(self.base_url + "/staff/ws", origin=self.base_url)
-        self.reader = asyncio.ensure_future(self._read())
-
-    async def _read(self) -> None:
-        async for message in self.ws:
-            if message.type == aiohttp.WSMsgType.TEXT:
-                self.frames.put(json.loads(message.data))
-
-    def send(self, frame: Frame) -> None:
-        self._run(self.ws.send_json(frame))
-
-    def frames_until(self, wanted: Callable[[Frame], bool], timeout: float = 15) -> list[Frame]:
-        """The frames received up to and including the first one `wanted` accepts."""
-        seen: list[Frame] = []
-        deadline = time.monotonic() + timeout
-        while (remaining := deadline - time.monotonic()) > 0:
-            try:
-                frame = self.frames.get(timeout=remaining)
-            except queue.Empty:
-                break
-            seen.append(frame)
-            if wanted(frame):
-                return seen
-        raise AssertionError(f"the staff socket did not get the frame; it got {seen}")
-
-    def wait_for(self, wanted: Callable[[Frame], bool], timeout: float = 15) -> Frame:
-        return self.frames_until(wanted, timeout)[-1]
-
-    def close(self) -> None:
-        async def close() -> None:
-            await self.ws.close()
-            await self.reader
-            await self.http.close()
-
-        self._run(close())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
-
-
-def add_staff(stack: RunningStack, display_name: str) -> str:
-    username = f"c{uuid.uuid4().hex[:10]}"
-    with session_factory(stack.settings.database_url)() as db:
-        accounts.create_account(db, username, display_name, PASSWORD, hasher=CHEAP_HASHER)
-    return username
-
-
 @pytest.fixture()
 def staff(stack: RunningStack) -> Iterator[StaffClient]:
-    """王小明, online in the live console for the test."""
-    client = StaffClient(stack.gateway_url, add_staff(stack, "王小明"))
-    client.wait_for(lambda f: f["type"] == "hello")
+    """王小明, online in the live console for the test (driven from the test's thread)."""
+    username = add_staff_account(stack.settings.database_url, "王小明", hasher=CHEAP_HASHER)
+    client = StaffClient.in_thread(stack.gateway_url, username)
     yield client
     client.close()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, ViewportSize, expect
 from sqlalchemy import select
 
 from bot.app import create_app
@@ -28,12 +28,14 @@ from tests.support.staff_login import FAST_HASHER, PASSWORD
 
 pytestmark = pytest.mark.browser
 
-DESKTOP = {"width": 1280, "height": 800}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 TIMEOUT_MS = 15_000
 SCREENSHOT = PROJECT_ROOT / "results" / "knowledge-editor.png"
 KEY = "ip-week-dates"
 QUESTION = "全国知识产权宣传周是什么时候？"
-NEW_ANSWER = "每年4月20日至26日是全国知识产权宣传周，4月26日是世界知识产权日（来源：国家知识产权局）。"
+NEW_ANSWER = (
+    "每年4月20日至26日是全国知识产权宣传周，4月26日是世界知识产权日（来源：国家知识产权局）。"
+)
 
 
 class Gateway:
@@ -112,7 +114,9 @@ def gateway(tmp_path: Path) -> Iterator[Gateway]:
 
 def stored(gateway: Gateway) -> kdb.KnowledgeItem:
     with session_factory(gateway.settings.database_url)() as db:
-        return db.execute(select(kdb.KnowledgeItem).where(kdb.KnowledgeItem.key == KEY)).scalar_one()
+        return db.execute(
+            select(kdb.KnowledgeItem).where(kdb.KnowledgeItem.key == KEY)
+        ).scalar_one()
 
 
 def sign_in(page: Page, gateway: Gateway) -> None:
@@ -131,7 +135,14 @@ def test_an_editor_edits_previews_saves_and_publishes_an_answer(
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on(
+        "console",
+        lambda m: (
+            problems.append(f"{m.text} {m.location.get('url', '')}")
+            if m.type == "error" and not m.location.get("url", "").endswith("/favicon.ico")
+            else None
+        ),
+    )
     page.on("pageerror", lambda error: problems.append(str(error)))
     try:
         sign_in(page, gateway)
@@ -157,6 +168,9 @@ def test_an_editor_edits_previews_saves_and_publishes_an_answer(
         bubbles = page.locator(".kb-preview .kb-msg--in .kb-msg__bubble")
         expect(bubbles.first).to_have_text(NEW_ANSWER)
         expect(page.locator(".kb-preview .kb-msg--out .kb-msg__bubble")).to_have_text(QUESTION)
+        expect(bubbles.nth(1)).to_have_text(
+            "来源：国家知识产权局；信息时间：2026；核实于2026-11-20"
+        )
         expect(page.locator(".kb-preview .kb-chip")).to_have_count(1)  # the related question
         assert stored(gateway).answer == "待补充"
 
@@ -168,6 +182,7 @@ def test_an_editor_edits_previews_saves_and_publishes_an_answer(
         expect(page.locator(".flash")).to_contain_text("已发布，市民现在就能看到这条答案。")
         expect(page.locator(".kb-status .badge")).to_have_text("已发布")
         expect(bubbles.first).to_have_text(NEW_ANSWER)
+        expect(bubbles.nth(1)).to_contain_text("核实于2026-11-20")  # the stored item's preview
         item = stored(gateway)
         assert (item.status, item.answer, item.updated_by) == ("published", NEW_ANSWER, "zhaoli")
 

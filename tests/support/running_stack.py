@@ -1,17 +1,17 @@
-"""Start the real processes (action server, Rasa, gateway) on free ports for end-to-end tests."""
+"""Start the real processes (action server, Rasa, gateway) on free ports for end-to-end tests.
+
+Starting, probing and stopping are bot/ops/launch.py's and bot/ops/probe.py's (as for the local
+cluster); this is the test-side wrapper: free ports, test settings, restarts with extra env.
+"""
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.ops import launch
 from bot.ops.stack import Service, services
 from bot.settings import Settings
 
@@ -22,16 +22,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2):
-            return True
-    except urllib.error.HTTPError:
-        return True  # it answered, with an error status
-    except (OSError, urllib.error.URLError):
-        return False
 
 
 @dataclass
@@ -66,41 +56,18 @@ class RunningStack:
         return next(s for s in services(self.settings, self.model) if s.name == name)
 
     def start(self, *names: str) -> None:
-        names = names or ("actions", "rasa", "gateway")
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        for name in names:
-            spec = self.service(name)
-            log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - kept open by the child
-            self.processes[name] = subprocess.Popen(
-                spec.argv, env={**spec.env, **self.extra_env}, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
-        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-        for name in names:
-            spec = self.service(name)
-            while not answers(spec.health_url):
-                if self.processes[name].poll() is not None:
-                    raise RuntimeError(f"{name} exited at start:\n{self.log_tail(name)}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{name} did not answer in time:\n{self.log_tail(name)}")
-                time.sleep(0.5)
+        """Start (all three by default) and wait until each answers; RuntimeError with its log
+        (bot.ops.launch.StartError) if one does not."""
+        started = [self.service(name) for name in names or ("actions", "rasa", "gateway")]
+        launch.start_services(
+            started, self.log_dir, self.processes, STARTUP_TIMEOUT_SECONDS, self.extra_env
+        )
 
     def stop(self, *names: str) -> None:
         for name in names or tuple(self.processes):
             process = self.processes.pop(name, None)
-            if process is None:
-                continue
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            if process is not None:
+                launch.stop(process)
 
     def log_tail(self, name: str, lines: int = 40) -> str:
-        path = self.log_dir / f"{name}.log"
-        return (
-            "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-            if path.exists()
-            else ""
-        )
+        return launch.log_tail(self.log_dir, name, lines)

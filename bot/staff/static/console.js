@@ -3,8 +3,8 @@
 "use strict";
 
 (function () {
+  const { el, newClientId, clock, isSendKey, reconnectingSocket } = window.ipbot; // common.js
   const TITLE = document.title;
-  const MAX_RETRY_MS = 10000;
   const TYPING_EVERY_MS = 2000; // at most one "typing on" frame per this interval
   const TYPING_IDLE_MS = 3000; // "typing off" after this long without a key
   const CITIZEN_TYPING_MS = 8000; // hide the citizen's indicator if "off" never comes
@@ -58,9 +58,6 @@
     toasts: $("toasts"),
   };
 
-  let socket = null;
-  let retryDelay = 500;
-  let retryTimer = null;
   let agents = [];
   let canned = [];
   let queue = { waiting: [], mine: [], others: [] };
@@ -76,19 +73,7 @@
   let mineIds = null; // handoff ids among mine at the last queue frame (null: none seen yet)
   const acceptedByMe = new Set();
 
-  // ---- helpers -----------------------------------------------------------------------------
-
-  function el(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
-  function newClientId() {
-    if (window.crypto && typeof window.crypto.randomUUID === "function") return window.crypto.randomUUID();
-    return Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 12);
-  }
+  // ---- helpers (el, newClientId, clock… are common.js's) -------------------------------------
 
   // Server times are UTC; one without a zone (a naive database value) is read as UTC too.
   function parseTime(value) {
@@ -97,12 +82,6 @@
     if (/T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(s)) s += "Z";
     const date = new Date(s);
     return isNaN(date.getTime()) ? null : date;
-  }
-
-  function pad(n) { return (n < 10 ? "0" : "") + n; }
-
-  function clock(date) {
-    return date ? pad(date.getHours()) + ":" + pad(date.getMinutes()) : "";
   }
 
   // 12秒, 3分12秒, 1小时5分
@@ -122,14 +101,14 @@
 
   function isAdmin() { return me.role === "admin"; }
 
-  function isOpen() { return socket && socket.readyState === WebSocket.OPEN; }
+  function isOpen() { return connection.isOpen(); }
 
   function sendFrame(frame) {
     if (!isOpen()) {
       toast("连接已断开，正在重新连接…");
       return false;
     }
-    socket.send(JSON.stringify(frame));
+    connection.send(frame);
     return true;
   }
 
@@ -587,7 +566,7 @@
 
   ui.reply.addEventListener("keydown", function (event) {
     // Enter sends, Shift+Enter is a new line; never while an IME is composing Chinese.
-    if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
+    if (isSendKey(event)) {
       event.preventDefault();
       sendReply();
     }
@@ -600,7 +579,7 @@
     if (!typingOn || now - typingSentAt > TYPING_EVERY_MS) {
       typingOn = true;
       typingSentAt = now;
-      if (isOpen()) socket.send(JSON.stringify({ type: "typing", conversation_id: current.id, on: true }));
+      if (isOpen()) connection.send({ type: "typing", conversation_id: current.id, on: true });
     }
     clearTimeout(typingIdleTimer);
     typingIdleTimer = setTimeout(stopTyping, TYPING_IDLE_MS);
@@ -610,7 +589,7 @@
     clearTimeout(typingIdleTimer);
     if (!typingOn) return;
     typingOn = false;
-    if (current && isOpen()) socket.send(JSON.stringify({ type: "typing", conversation_id: current.id, on: false }));
+    if (current && isOpen()) connection.send({ type: "typing", conversation_id: current.id, on: false });
   }
 
   ui.canned.addEventListener("change", function () {
@@ -726,37 +705,16 @@
     ui.connState.textContent = online ? "在线" : "连接中…";
   }
 
-  function connect() {
-    clearTimeout(retryTimer);
-    retryTimer = null;
-    if (socket && (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING)) return;
-    showState(false);
-    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    const ws = new WebSocket(scheme + location.host + "/staff/ws");
-    let opened = false;
-    socket = ws;
-    ws.addEventListener("open", function () {
-      if (socket !== ws) return;
-      opened = true;
-      retryDelay = 500;
-      showState(true);
-    });
-    ws.addEventListener("message", function (event) {
-      if (socket !== ws) return;
-      let frame;
-      try { frame = JSON.parse(event.data); } catch (e) { return; }
-      if (frame && typeof frame === "object") onFrame(frame);
-    });
-    ws.addEventListener("close", function () {
-      if (socket !== ws) return;
-      socket = null;
+  // Reconnects by itself (common.js): with back-off, and at once when the tab is shown again.
+  const connection = reconnectingSocket("/staff/ws", {
+    onState: showState,
+    onFrame: onFrame,
+    onClose: function (event, opened) {
       typingOn = false;
       ui.citizenTyping.hidden = true;
-      showState(false);
       if (!opened) checkSession();
-      scheduleReconnect();
-    });
-  }
+    },
+  });
 
   // A refused handshake looks like any other failure; a logged-out (or deactivated) account is
   // told apart by the console page itself redirecting to the login page.
@@ -767,20 +725,6 @@
     }, function () { /* the gateway is down: keep retrying */ });
   }
 
-  function scheduleReconnect() {
-    if (retryTimer) return;
-    const delay = retryDelay * (0.8 + Math.random() * 0.4); // jitter: not every console at once
-    retryDelay = Math.min(retryDelay * 2, MAX_RETRY_MS);
-    retryTimer = setTimeout(connect, delay);
-  }
-
-  function reconnectNow() {
-    if (!socket) { retryDelay = 500; connect(); }
-  }
-
-  document.addEventListener("visibilitychange", function () { if (!document.hidden) reconnectNow(); });
-  window.addEventListener("online", reconnectNow);
-
   // A reload keeps the conversation that was open (re-opened after the hello frame).
   try {
     const remembered = sessionStorage.getItem(OPEN_KEY);
@@ -789,5 +733,5 @@
   showAlertsState();
   renderHeader();
   renderQueue();
-  connect();
+  connection.connect();
 })();

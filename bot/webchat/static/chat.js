@@ -5,10 +5,10 @@
 "use strict";
 
 (function () {
+  const { el, newClientId, clock, isSendKey, reconnectingSocket } = window.ipbot; // common.js
   const TITLE = document.title;
   const OUTBOX_KEY = "ipbot.outbox";
   const TIME_GAP_MS = 5 * 60 * 1000; // WeChat shows a time stamp when five minutes have passed
-  const MAX_RETRY_MS = 10000;
   const WEEKDAYS = ["星期日", "星期一", "星期二", "星期三", "星期四", "星期五", "星期六"];
 
   const log = document.getElementById("log");
@@ -26,10 +26,7 @@
   const typingDots = document.getElementById("typing-dots");
   const typingText = document.getElementById("typing-text");
 
-  let socket = null;
   let generation = 0; // which socket an outbox entry was last sent on
-  let retryDelay = 500;
-  let retryTimer = null;
   let lastShownTime = null;
   let unread = 0;
   let lastNoticeAt = 0;
@@ -37,21 +34,7 @@
   const userBubbles = new Map(); // client id -> the user's message <li>
   let outbox = loadOutbox(); // [{id, text, payload, sentOn}] typed but not yet acknowledged
 
-  // ---- small helpers -----------------------------------------------------------------------
-
-  function el(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
-  function newClientId() {
-    if (window.crypto && typeof window.crypto.randomUUID === "function") {
-      return window.crypto.randomUUID();
-    }
-    return Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 12);
-  }
+  // ---- small helpers (el, newClientId, clock… are common.js's) --------------------------------
 
   function loadOutbox() {
     try {
@@ -91,11 +74,9 @@
     if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
   }
 
-  function pad(n) { return (n < 10 ? "0" : "") + n; }
-
   // WeChat-style: 14:05 today, 昨天 14:05, 星期三 14:05 within a week, else the full date.
   function timeLabel(date) {
-    const hm = pad(date.getHours()) + ":" + pad(date.getMinutes());
+    const hm = clock(date);
     const today = new Date();
     today.setHours(0, 0, 0, 0);
     const day = new Date(date);
@@ -351,7 +332,7 @@
   }
 
   function isOpen() {
-    return socket && socket.readyState === WebSocket.OPEN;
+    return connection.isOpen();
   }
 
   // Send every unacknowledged message not yet sent on this socket, in the order it was typed.
@@ -362,7 +343,7 @@
       m.sentOn = generation;
       const frame = { type: "message", id: m.id, text: m.text };
       if (m.payload) frame.payload = m.payload;
-      socket.send(JSON.stringify(frame));
+      connection.send(frame);
     });
   }
 
@@ -555,7 +536,7 @@
     }
     showCardError(target, "");
     setPending(target, true);
-    socket.send(JSON.stringify(frame));
+    connection.send(frame);
   }
 
   // The same rules as the server (bot/kb/phone.py): a mainland mobile or a landline with area code.
@@ -697,7 +678,7 @@
   }
 
   function sendTyping(on) {
-    if (isOpen()) socket.send(JSON.stringify({ type: "typing", on: on }));
+    if (isOpen()) connection.send({ type: "typing", on: on });
   }
 
   // The staff member sees the citizen typing, only during an active handoff.
@@ -730,51 +711,21 @@
     newButton.disabled = !online;
   }
 
-  function connect() {
-    clearTimeout(retryTimer);
-    retryTimer = null;
-    if (socket && (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING)) return;
-    showState(false);
-    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    const ws = new WebSocket(scheme + location.host + "/ws");
-    socket = ws;
-    generation += 1;
-    ws.addEventListener("open", function () {
-      if (socket !== ws) return;
-      showState(true);
-      retryDelay = 500;
-    });
-    ws.addEventListener("message", function (event) {
-      if (socket !== ws) return;
-      let frame;
-      try { frame = JSON.parse(event.data); } catch (e) { return; }
-      if (frame && typeof frame === "object") onFrame(frame);
-    });
-    ws.addEventListener("close", function (event) {
-      if (socket !== ws) return;
-      socket = null;
+  // Reconnects by itself (common.js): with back-off, and at once when the tab is shown again.
+  const connection = reconnectingSocket("/ws", {
+    onState: showState,
+    onFrame: onFrame,
+    onNewSocket: function () { generation += 1; },
+    onClose: function (event) {
       showTyping(false, null);
       typingOn = false; // the server forgets it with the socket
-      showState(false);
       if (event.code === 4001) { // the browser started a new conversation (maybe in another tab)
         clearLog();
-        retryTimer = setTimeout(connect, 300);
-        return;
+        return 300; // reconnect soon, to the new conversation
       }
-      scheduleReconnect();
-    });
-  }
-
-  function scheduleReconnect() {
-    if (retryTimer) return;
-    const delay = retryDelay * (0.8 + Math.random() * 0.4); // jitter: not every tab at once
-    retryDelay = Math.min(retryDelay * 2, MAX_RETRY_MS);
-    retryTimer = setTimeout(connect, delay);
-  }
-
-  function reconnectNow() {
-    if (!socket) { retryDelay = 500; connect(); }
-  }
+      return undefined;
+    },
+  });
 
   async function startNewConversation() {
     newButton.disabled = true;
@@ -787,8 +738,8 @@
       if (!response.ok) throw new Error("HTTP " + response.status);
       outbox = [];
       saveOutbox();
-      if (socket) socket.close(4001); // the server closes it too; reconnect on the new id
-      else connect();
+      // The server closes it too; reconnect on the new id.
+      if (!connection.close(4001)) connection.connect();
     } catch (e) {
       notice("暂时无法开始新对话，请稍后再试。");
       newButton.disabled = !isOpen();
@@ -810,7 +761,7 @@
 
   input.addEventListener("keydown", function (event) {
     // Enter sends, Shift+Enter is a new line; never while an IME is composing Chinese.
-    if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
+    if (isSendKey(event)) {
       event.preventDefault();
       if (form.requestSubmit) form.requestSubmit();
       else form.dispatchEvent(new Event("submit", { cancelable: true })); // older WebViews
@@ -828,13 +779,11 @@
   newButton.addEventListener("click", startNewConversation);
 
   document.addEventListener("visibilitychange", function () {
-    if (!document.hidden) {
+    if (!document.hidden) { // (and the connection comes back at once: common.js)
       unread = 0;
       document.title = TITLE;
-      reconnectNow();
     }
   });
-  window.addEventListener("online", reconnectNow);
 
-  connect();
+  connection.connect();
 })();

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.ops.probe import answers
 from bot.ops.security import check_settings, review, startup_check
 from bot.settings import PROJECT_ROOT, Settings, WechatConfig
-from tests.support.running_stack import answers, free_port
+from tests.support.running_stack import free_port
 
 STRONG_TOKEN = "rT4k9ZqL2vX8mN1pB6cH3sJ7wE0yU5aD"  # 32 characters, as `openssl rand` gives
 STRONG_SECRET = "Vf8Gq2Lx9Rk4Tz7Wm1Np6Yb3Hc5Jd0Ke-Sa"

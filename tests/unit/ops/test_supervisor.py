@@ -6,9 +6,10 @@ import os
 import signal
 import sys
 
+from bot.ops.probe import answers
 from bot.ops.stack import Service
 from bot.ops.supervisor import supervise
-from tests.support.running_stack import answers, free_port
+from tests.support.running_stack import free_port
 
 SERVER = """
 import http.server, sys, threading

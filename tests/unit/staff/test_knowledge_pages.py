@@ -19,10 +19,15 @@ from sqlalchemy import select, update
 from bot.db import knowledge as kdb
 from bot.db.engine import session_factory
 from bot.kb.knowledge_file import COLUMNS
+from bot.knowledge.live import entry_of
+from bot.knowledge.reply import answer_messages
 from tests.support.staff_login import add_account, csrf_of, login
 
 KEY = "trademark-fee-online"
-NEW_ANSWER = "网上申请商标注册，每个类别官费270元（10个商品或服务以内），2025年起执行（来源：国家知识产权局）。"
+NEW_ANSWER = (
+    "网上申请商标注册，每个类别官费270元（10个商品或服务以内），"
+    "2025年起执行（来源：国家知识产权局）。"
+)
 
 
 @pytest.fixture()
@@ -87,6 +92,12 @@ def text_of(html: str) -> str:
     return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html))).strip()
 
 
+def cell_text(html: str) -> str:
+    """A diff cell's text, without the words only screen readers hear (（删除）, （新增）)."""
+    html = re.sub(r'<span class="visually-hidden">.*?</span>', "", html)
+    return unescape(re.sub(r"<[^>]+>", "", html))
+
+
 def preview_bubbles(html: str) -> list[str]:
     preview = html.split('id="preview-title"', 1)[1]
     return [unescape(b) for b in re.findall(r'class="kb-msg__bubble">(.*?)</div>', preview, re.S)]
@@ -96,7 +107,10 @@ def list_rows(html: str) -> list[tuple[str, str]]:
     """The knowledge table's rows: (key, the row's text)."""
     table = html.split('class="table kb-table"', 1)[1].split("</table>", 1)[0]
     rows = re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.S)[1:]
-    return [(re.search(r'class="kb-key">(.*?)<', r).group(1), text_of(r)) for r in rows]
+    keys = [re.search(r'class="kb-key">(.*?)<', row) for row in rows]
+    return [
+        (key.group(1) if key else "", text_of(row)) for key, row in zip(keys, rows, strict=True)
+    ]
 
 
 def flash_of(html: str) -> str:
@@ -160,6 +174,14 @@ async def test_an_editor_edits_an_answer_then_restores_the_old_text(
     assert item.question in page and f"<code>{KEY}</code>" in page
     assert preview_bubbles(page)[0] == item.question  # the citizen's own question first
     assert preview_bubbles(page)[1] == old_answer  # then the stored answer, as sent
+    with session_factory(seeded_database_url)() as db:
+        related = {
+            key: entry_of(other)
+            for key, other in kdb.items_by_key(db, item.related).items()
+            if other.status == kdb.PUBLISHED
+        }
+    sent = answer_messages(entry_of(item), related)
+    assert preview_bubbles(page)[1:] == [m["text"] for m in sent]  # exactly what the bot sends
 
     response = await client.post(
         f"/staff/knowledge/{item.id}", data=form_of(item, token, answer=NEW_ANSWER)
@@ -183,11 +205,10 @@ async def test_an_editor_edits_an_answer_then_restores_the_old_text(
     first_card = history.split('class="card kb-rev', 2)[1]
     assert "修改" in first_card and "赵丽（zhaoli）" in first_card and "当前版本" in first_card
     assert [unescape(h) for h in re.findall(r'<th scope="row">(.*?)</th>', first_card)] == ["答案"]
-    assert "<del>" in first_card and "<ins>" in first_card
     [before] = re.findall(r'<td class="kb-diff__old">(.*?)</td>', first_card, re.S)
     [after] = re.findall(r'<td class="kb-diff__new">(.*?)</td>', first_card, re.S)
-    assert unescape(re.sub(r"<[^>]+>", "", before)) == old_answer
-    assert unescape(re.sub(r"<[^>]+>", "", after)) == NEW_ANSWER
+    assert "<del" in before and "<ins" not in before and "<ins" in after and "<del" not in after
+    assert cell_text(before) == old_answer and cell_text(after) == NEW_ANSWER
     assert "初始数据" in history  # the seed's revision
 
     # Restore the revision before the edit: the old text is back, as a new revision.
@@ -224,12 +245,20 @@ async def test_preview_shows_the_typed_text_without_saving_and_problems_keep_the
     too_long = "长" * 130
     response = await client.post(
         f"/staff/knowledge/{item.id}",
-        data=form_of(item, token, answer=too_long, phrasings="", last_verified="2026-13-01"),
+        data=form_of(
+            item,
+            token,
+            answer=too_long,
+            phrasings="",
+            last_verified="2026-13-01",
+            holds_for="年" * 41,  # longer than its database column
+        ),
     )
     page = await response.text()
     assert response.status == 400
     text = text_of(page)
-    assert "请修改以下 3 处后再保存" in text
+    assert "请修改以下 4 处后再保存" in text
+    assert "信息时间：超过40字（现在41字）" in text
     assert "答案：answer 超过120字" not in text and "答案：超过120字（现在130字）" in text
     assert "常见问法：至少要有一种问法" in text
     assert "最后核实日期：须为日期" in text
@@ -294,6 +323,38 @@ async def test_a_new_item_is_a_draft_then_published_retired_and_back_to_draft(
     assert actions == ["edited", "retired", "published", "created"]
     history = text_of(await (await client.get(f"/staff/knowledge/{created.id}/history")).text())
     assert "改为草稿" in history and "下线" in history and "发布" in history and "新建" in history
+
+
+async def test_saving_over_a_colleagues_newer_edit_is_stopped_and_keeps_the_typing(
+    client: TestClient, seeded_database_url: str, editor: int, seeded_admin: int
+) -> None:
+    token = await signed_in(client, "zhaoli")
+    item = item_of(seeded_database_url, KEY)  # as the editor's page was opened
+    theirs = "同事刚改好的答案（来源：测试）。"
+    with session_factory(seeded_database_url)() as db:
+        kdb.save_item(db, {"key": KEY, "answer": theirs}, "lihua")
+        db.commit()
+    response = await client.post(
+        f"/staff/knowledge/{item.id}", data=form_of(item, token, answer=NEW_ANSWER)
+    )
+    page = await response.text()
+    assert response.status == 409
+    assert "保存没有完成：您打开此页后，李华（lihua）修改了这个条目" in text_of(page)
+    assert f">{NEW_ANSWER}</textarea>" in page  # nothing typed is lost
+    assert item_of(seeded_database_url, KEY).answer == theirs
+
+    # Saving again from that page (it now knows the newer version) is the editor's choice.
+    stamp = re.search(r'name="stamp" value="([^"]+)"', page)
+    assert stamp is not None
+    again = await client.post(
+        f"/staff/knowledge/{item.id}",
+        data=form_of(item, token, answer=NEW_ANSWER, stamp=stamp.group(1)),
+    )
+    assert "已保存" in flash_of(await again.text())
+    assert item_of(seeded_database_url, KEY).answer == NEW_ANSWER
+
+    missing = await client.get("/staff/knowledge/999999")
+    assert missing.status == 404 and "没有这个知识条目" in await missing.text()
 
 
 def content_version(database_url: str) -> int:
