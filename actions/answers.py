@@ -26,7 +26,12 @@ from actions.replies import HUMAN_BUTTON, missing_details, service_points_payloa
 from bot.db.service_points import points_of_type
 from bot.knowledge.embed import DEFAULT_CACHE, Embedder
 from bot.knowledge.live import LiveKnowledge, Snapshot
-from bot.knowledge.reply import Decision, answer_messages, decide, suggestion_message
+from bot.knowledge.reply import (
+    Decision,
+    answer_messages,
+    decide,
+    suggestion_message,
+)
 from bot.knowledge.search import Entry
 
 logger = logging.getLogger(__name__)
@@ -82,7 +87,8 @@ def decide_for(tracker: Tracker, snapshot: Snapshot) -> Decision:
     topic, _ = nlu_topic(tracker)
     previous = tracker.get_slot(LAST_TOPIC_SLOT)
     hits = snapshot.index.search(text, topic=topic, previous_topic=previous)
-    return decide(hits)
+    intent = (tracker.latest_message.get("intent") or {}).get("name")
+    return decide(hits, doubted=intent in (NOT_UNDERSTOOD, OUT_OF_SCOPE))
 
 
 async def send_item(
@@ -134,6 +140,8 @@ async def answer_specific(
     best = decision.best
     if decision.band != "answer" or best is None or best.key == overview_key(best.topic):
         return None
+    if snapshot.items[best.key].unknown:
+        return None  # "在哪": the caller's places from the database say more than "not verified"
     return await send_item(dispatcher, snapshot.items[best.key], snapshot)
 
 
@@ -166,7 +174,7 @@ class ActionAnswerKnowledge(Action):
             return await send_item(dispatcher, snapshot.items[decision.best.key], snapshot)
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         if intent == NOT_UNDERSTOOD:
-            if decision.band == "suggest":
+            if decision.band != "none":
                 dispatcher.utter_message(**suggestion_message(decision.hits))
                 return []
             return [FollowupAction(TWO_STAGE_FALLBACK)]

@@ -109,9 +109,10 @@ def nlu_intents(texts: Sequence[str]) -> dict[str, tuple[str, float]]:
     return asyncio.run(parse_all())
 
 
-def first_reply(hits: list[Hit], entries: dict[str, Entry]) -> str:
-    """What the citizen reads first: the answer, "您是想问", or nothing found."""
-    decision = reply.decide(hits)
+def first_reply(hits: list[Hit], entries: dict[str, Entry], doubted: bool = False) -> str:
+    """What the citizen reads first: the answer, "您是想问", or nothing found (as the action
+    decides: an NLU without a topic, out of scope or not understood, needs strong evidence)."""
+    decision = reply.decide(hits, doubted=doubted)
     if decision.band == "answer" and decision.best is not None:
         return entries[decision.best.key].answer
     if decision.band == "suggest":
@@ -251,7 +252,9 @@ def main() -> int:
     def ranked_answer(index: KnowledgeIndex) -> Callable[[Question], tuple[list[str], str]]:
         def answer(q: Question) -> tuple[list[str], str]:
             hits = index.search(q.text, topic=topic_of(q), limit=3)
-            return [h.key for h in hits], first_reply(hits, entries)
+            intent = intents.get(q.text, ("", 0.0))[0]
+            doubted = intent in ("nlu_fallback", "out_of_scope")
+            return [h.key for h in hits], first_reply(hits, entries, doubted)
 
         return answer
 

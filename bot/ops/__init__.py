@@ -1,1 +1,2 @@
-"""Process running: the supervisor, the service stacks, the cluster topology, the start-up check."""
+"""Process running: the supervisor, the service stacks, the cluster topology, the start-up check;
+one launcher (launch.py) and one readiness probe (probe.py) for all of them."""

@@ -96,9 +96,10 @@ async def test_not_understood_again_hands_over_to_a_person(stack: RunningStack) 
         assert await rasa.say("/ask_trademark_window") == []
         await rasa.resume()
         answer = await rasa.say("/ask_trademark_window")
-    # Handed back, the bot answers again from the rules: the trademark window's fee, from the
-    # facts, then the window's card from the database.
-    assert "270元" in answer[0]["text"]
+    # Handed back, the bot answers again: the trademark window's overview, its details with the
+    # online fee, then the window's card from the database.
+    assert "全国先进窗口" in answer[0]["text"]
+    assert "270元" in "\n".join(m.get("text") or "" for m in answer)
     assert [m["custom"]["kind"] for m in answer if "custom" in m] == ["service_points"]
 
 
