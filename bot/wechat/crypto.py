@@ -5,6 +5,11 @@
 - safe: the body holds only <Encrypt>; encrypt_type=aes.
 With encrypt_type=aes the message is decrypted from <Encrypt> (its `msg_signature` checked) and the
 reply is encrypted; otherwise both are plain. Every request must carry a valid `signature`.
+
+Against replays (issue 14): a push must be signed within MAX_CLOCK_SKEW_SECONDS of now (the
+signature covers the timestamp), its nonce must be new (routes.py remembers nonces for longer than
+that window), and once WECHAT_AES_KEY is configured only encrypted pushes (encrypt_type=aes with a
+msg_signature) are accepted: a plaintext body would bypass the message signature.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ from wechatpy.messages import BaseMessage
 from wechatpy.utils import WeChatSigner
 
 from bot.settings import WechatConfig
+
+# How far a push's timestamp may be from this server's clock (either way).
+MAX_CLOCK_SKEW_SECONDS = 300
 
 
 class RequestRefused(Exception):
@@ -69,14 +77,29 @@ def verify_server(config: WechatConfig, query: Mapping[str, str]) -> str:
     return echostr
 
 
+def check_fresh(query: Mapping[str, str], now: float | None = None) -> None:
+    """The (signed) timestamp is within MAX_CLOCK_SKEW_SECONDS of now. Raises RequestRefused(403)."""
+    try:
+        timestamp = int(query.get("timestamp", ""))
+    except ValueError as exc:
+        raise RequestRefused(403, "timestamp is not a number") from exc
+    now = time.time() if now is None else now
+    if abs(now - timestamp) > MAX_CLOCK_SKEW_SECONDS:
+        raise RequestRefused(403, f"timestamp {timestamp} is more than 300 s off")
+
+
 def open_request(config: WechatConfig, query: Mapping[str, str], body: bytes) -> Inbound:
-    """Check, decrypt if needed and parse one pushed message. Raises RequestRefused."""
+    """Check (signature, timestamp, mode), decrypt if needed and parse one pushed message.
+    Raises RequestRefused. The nonce's novelty is checked by the caller (it needs storage)."""
     check_url_signature(config, query)
+    check_fresh(query)
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise RequestRefused(400, "body is not UTF-8") from exc
     encrypted = query.get("encrypt_type", "raw").lower() == "aes"
+    if config.aes_key and not encrypted:
+        raise RequestRefused(403, "plaintext push, but WECHAT_AES_KEY is configured")
     if encrypted:
         text = _decrypt(config, query, text)
     try:

@@ -53,11 +53,18 @@ class RedisDeduper:
     `scope` what is remembered (e.g. "msg:<AppID>")."""
 
     def __init__(
-        self, client: aioredis.Redis, namespace: str, scope: str, ttl_seconds: int
+        self,
+        client: aioredis.Redis,
+        namespace: str,
+        scope: str,
+        ttl_seconds: int,
+        fallback: Deduper | None = None,
     ) -> None:
         self.client = client
         self.prefix = f"{namespace}:wechat:{scope}:"
         self.ttl = ttl_seconds
+        # Asked while Redis is unavailable (None: fail open, every key is new).
+        self.fallback = fallback
 
     def redis_key(self, key: str) -> str:
         return self.prefix + key
@@ -66,6 +73,9 @@ class RedisDeduper:
         try:
             return bool(await self.client.set(self.redis_key(key), "1", nx=True, ex=self.ttl))
         except (RedisError, OSError):
+            if self.fallback is not None:  # e.g. nonces: this process's own memory of them
+                logger.warning("Redis unavailable for %s; remembering in memory", self.prefix)
+                return await self.fallback.first(key)
             # Fail open: the database still stores (and answers) a MsgId only once.
             logger.warning("Redis unavailable for WeChat dedupe; relying on the database")
             return True

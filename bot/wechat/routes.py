@@ -1,6 +1,7 @@
 """GET /wechat (server-address check) and POST /wechat (every message and event WeChat pushes).
 
-A message is checked (403 on a bad signature, 400 on a malformed body), answered once per MsgId,
+A message is checked (403 on a bad signature, a timestamp more than 300 s off, a nonce seen before or
+plaintext while WECHAT_AES_KEY is set; 400 on a malformed body), answered once per MsgId,
 and sent through the conversation pipeline like a web chat message. Its answer goes back in the
 HTTP response when ready within the reply timeout (WeChat waits 5 s), else "success" now and the
 answer through the customer-service API (see channel.py).
@@ -27,7 +28,13 @@ from bot.settings import WechatConfig
 from bot.web.keys import HTTP_CLIENT, PIPELINE, SETTINGS
 from bot.wechat.api import SharedToken, WechatApi
 from bot.wechat.channel import CHANNEL_NAME, WechatChannel, conversation_id_for
-from bot.wechat.crypto import RequestRefused, open_request, seal_reply, verify_server
+from bot.wechat.crypto import (
+    MAX_CLOCK_SKEW_SECONDS,
+    RequestRefused,
+    open_request,
+    seal_reply,
+    verify_server,
+)
 from bot.wechat.dedupe import Deduper, MemoryDeduper, RedisDeduper
 from bot.wechat.inbound import (
     Ask,
@@ -54,6 +61,8 @@ DEDUPE_SECONDS = 600
 # answer it at most this often per user.
 LOCATION_EVENT_INTERVAL_SECONDS = 1800
 HISTORY_FOR_CHOICES = 50
+# A nonce is remembered longer than a timestamp is accepted (±300 s): a replay is refused either way.
+NONCE_SECONDS = 2 * MAX_CLOCK_SKEW_SECONDS + 60
 
 NOT_STORED_TEXT = "抱歉，系统繁忙，您的消息没有收到，请稍后重新发送。"
 BUSY_TEXT = "抱歉，系统繁忙，请稍后再试。"
@@ -68,6 +77,7 @@ class WechatEndpoint:
     channel: WechatChannel
     messages_seen: Deduper
     location_events: Deduper
+    nonces: Deduper = field(default_factory=lambda: MemoryDeduper(NONCE_SECONDS))
     redis: aioredis.Redis | None = field(default=None, repr=False)
 
 
@@ -101,6 +111,8 @@ async def receive(request: web.Request) -> web.StreamResponse:
     body = await request.read()
     try:
         inbound = open_request(endpoint.config, request.query, body)
+        if not await endpoint.nonces.first(inbound.nonce):  # after the signature: only WeChat's
+            raise RequestRefused(403, "nonce already used (a replayed request)")
     except RequestRefused as exc:
         logger.warning("WeChat message refused (%s) from %s", exc.reason, request.remote)
         return web.Response(status=exc.status, text=exc.reason)
@@ -258,6 +270,7 @@ async def _wechat_context(app: web.Application) -> AsyncIterator[None]:
     shared_token = None
     messages_seen: Deduper = MemoryDeduper(DEDUPE_SECONDS)
     location_events: Deduper = MemoryDeduper(LOCATION_EVENT_INTERVAL_SECONDS)
+    nonces: Deduper = MemoryDeduper(NONCE_SECONDS)
     settings = app[SETTINGS]
     if settings.redis_url:  # every key under the deployment's REDIS_NAMESPACE
         redis = aioredis.from_url(settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
@@ -267,9 +280,15 @@ async def _wechat_context(app: web.Application) -> AsyncIterator[None]:
         location_events = RedisDeduper(
             redis, namespace, f"location:{config.app_id}", LOCATION_EVENT_INTERVAL_SECONDS
         )
+        # Shared by every gateway; while Redis is down, this process's memory still refuses.
+        nonces = RedisDeduper(
+            redis, namespace, f"nonce:{config.app_id}", NONCE_SECONDS, fallback=nonces
+        )
     channel = WechatChannel(WechatApi(app[HTTP_CLIENT], config, shared_token))
     pipeline.register_channel(channel)
-    app[WECHAT] = WechatEndpoint(config, pipeline, channel, messages_seen, location_events, redis)
+    app[WECHAT] = WechatEndpoint(
+        config, pipeline, channel, messages_seen, location_events, nonces, redis
+    )
     yield
     await channel.close()
     if redis is not None:

@@ -5,13 +5,19 @@ Real processes (the session's `stack`), real model, the stack's SQLite database.
 
 from __future__ import annotations
 
+import asyncio
+import io
 import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import aiohttp
 import pytest
+import yaml
+from openpyxl import load_workbook
 from sqlalchemy import select
 
 from bot.db.engine import session_factory
@@ -20,8 +26,10 @@ from bot.db.models import ConsultationRequest
 from bot.settings import PROJECT_ROOT
 from tests.support.chat_client import ChatClient, buttons, cards, texts
 from tests.support.running_stack import RunningStack
+from tests.support.staff_client import PASSWORD, add_staff_account
 
 pytestmark = pytest.mark.e2e
+SEED_ITEMS = yaml.safe_load((PROJECT_ROOT / "data/kb/knowledge.yml").read_text("utf-8"))
 
 STATIONS_CSV = """service_type,name,district,address,phone,source,last_verified
 商标品牌指导站,宁海县导入测试品牌指导站,宁海,宁海县测试路2号,0574-65000000,导入测试,2026-11-20
@@ -89,3 +97,78 @@ async def test_consultation_form_can_be_stopped(stack: RunningStack) -> None:
     assert "已取消登记" in texts(stopped)
     with session_factory(stack.settings.database_url)() as session:
         assert len(session.execute(select(ConsultationRequest)).all()) == before
+
+
+class ConsoleEditor:
+    """A content editor signed in to the console over HTTP, as a browser would be."""
+
+    def __init__(self, http: aiohttp.ClientSession, gateway_url: str) -> None:
+        self.http = http
+        self.url = gateway_url
+
+    async def sign_in(self, username: str) -> None:
+        async with self.http.get(f"{self.url}/staff/login") as page:
+            token = re.search(r'name="csrf_token" value="([^"]+)"', await page.text())
+        assert token
+        form = {"username": username, "password": PASSWORD, "csrf_token": token.group(1)}
+        async with self.http.post(
+            f"{self.url}/staff/login", data=form, allow_redirects=False
+        ) as response:
+            assert response.status == 303
+
+    async def export_xlsx(self) -> bytes:
+        async with self.http.get(f"{self.url}/staff/knowledge/export.xlsx") as response:
+            assert response.status == 200
+            return await response.read()
+
+    async def import_xlsx(self, data: bytes) -> str:
+        async with self.http.get(f"{self.url}/staff/knowledge") as page:
+            token = re.search(r'name="csrf_token" value="([^"]+)"', await page.text())
+        assert token
+        form = aiohttp.FormData()
+        form.add_field("csrf_token", token.group(1))
+        form.add_field("file", data, filename="知识库.xlsx")
+        async with self.http.post(f"{self.url}/staff/knowledge/import", data=form) as response:
+            return await response.text()
+
+
+def with_answer(workbook: bytes, key: str, answer: str) -> bytes:
+    book = load_workbook(io.BytesIO(workbook))
+    sheet = book.active
+    header = [c.value for c in sheet[1]]
+    for row in sheet.iter_rows(min_row=2):
+        if row[header.index("key")].value == key:
+            row[header.index("answer")].value = answer
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+async def first_answer_within(chat: ChatClient, question: str, expected: str) -> float:
+    """Ask until the first reply is `expected`; return the seconds it took (at most 5)."""
+    started = time.monotonic()
+    while True:
+        reply = await chat.ask(question)
+        if reply and reply[0].get("text") == expected:
+            return time.monotonic() - started
+        assert time.monotonic() - started < 5, reply
+        await asyncio.sleep(0.2)
+
+
+async def test_an_editor_changes_an_answer_in_excel_and_the_running_bot_says_it(
+    stack: RunningStack,
+) -> None:
+    username = add_staff_account(stack.settings.database_url, "内容编辑小周", role="editor")
+    question = "宁波2021年PCT国际专利申请有多少件"
+    new_answer = "截至2021年，宁波PCT国际专利申请667件（测试：编辑改写的答案）。"
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        editor = ConsoleEditor(http, stack.gateway_url)
+        await editor.sign_in(username)
+        original = await editor.export_xlsx()
+        page = await editor.import_xlsx(with_answer(original, "city-pct-2021", new_answer))
+        assert "更新 1" in page or "更新1" in page, page
+        async with ChatClient(stack.gateway_url) as chat:
+            assert await first_answer_within(chat, question, new_answer) < 5
+            page = await editor.import_xlsx(original)  # staff put the old text back
+            old = next(i for i in SEED_ITEMS if i["key"] == "city-pct-2021")["answer"]
+            assert await first_answer_within(chat, question, old) < 5

@@ -129,7 +129,7 @@ async def test_a_question_gets_the_right_answer_in_a_passive_reply(
     assert "1. 商标保险\n2. 品牌指导站\n3. 转人工" in answer
     assert len(answer.encode()) <= 2048
     # The user answers with a number: the option's payload reaches the bot.
-    follow_up = await ask(http, gateway, openid, "2", mode="plaintext")
+    follow_up = await ask(http, gateway, openid, "2", mode="compatible")
     assert "请问您在哪个区县（市）？我帮您查那里的商标品牌指导站。" in follow_up
     assert "1. 海曙区" in follow_up
     with session_factory(gateway.settings.database_url)() as session:

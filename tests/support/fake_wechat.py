@@ -86,9 +86,11 @@ def sign(
     token: str = TOKEN,
     aes_key: str = AES_KEY,
     app_id: str = APP_ID,
+    timestamp: str | None = None,
 ) -> Signed:
-    """Query and body of one push in `mode`: plaintext, compatible or safe."""
-    timestamp, nonce = str(int(time.time())), os.urandom(5).hex()
+    """Query and body of one push in `mode`: plaintext, compatible or safe (signed now, with a
+    fresh nonce, unless `timestamp` is given)."""
+    timestamp, nonce = timestamp or str(int(time.time())), os.urandom(5).hex()
     params = {
         "signature": signature(token, timestamp, nonce),
         "timestamp": timestamp,

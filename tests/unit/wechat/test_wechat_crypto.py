@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from wechatpy.messages import TextMessage
 from wechatpy.utils import check_signature
@@ -21,6 +23,7 @@ from tests.support.fake_wechat import (
 )
 
 CONFIG = WechatConfig(token=TOKEN, app_id=APP_ID, app_secret="s", aes_key=AES_KEY)
+PLAIN = WechatConfig(token=TOKEN, app_id=APP_ID, app_secret="s")  # plaintext mode: no AES key
 
 
 def test_server_check_echoes_echostr_only_with_a_valid_signature() -> None:
@@ -40,7 +43,7 @@ def test_server_check_echoes_echostr_only_with_a_valid_signature() -> None:
 def test_every_mode_is_opened_and_answered_in_kind(mode: str) -> None:
     openid = new_openid()
     signed = sign(text_xml(openid, "商标受理窗口在哪", msg_id=42), mode)
-    inbound = open_request(CONFIG, signed.params, signed.body)
+    inbound = open_request(PLAIN if mode == "plaintext" else CONFIG, signed.params, signed.body)
     assert isinstance(inbound.message, TextMessage)
     assert (inbound.message.content, inbound.message.source, inbound.message.id) == (
         "商标受理窗口在哪",
@@ -76,6 +79,24 @@ def test_bad_signatures_are_refused_with_403() -> None:
     assert refused.value.status == 403
 
 
+def test_a_push_must_be_signed_within_five_minutes() -> None:
+    for timestamp in ("1500000000", str(int(time.time()) - 301), str(int(time.time()) + 301)):
+        for config, mode in ((PLAIN, "plaintext"), (CONFIG, "safe")):
+            signed = sign(text_xml(new_openid(), "你好"), mode, timestamp=timestamp)
+            with pytest.raises(RequestRefused) as refused:
+                open_request(config, signed.params, signed.body)
+            assert refused.value.status == 403 and "timestamp" in refused.value.reason
+    recent = sign(text_xml(new_openid(), "你好"), "safe", timestamp=str(int(time.time()) - 250))
+    assert open_request(CONFIG, recent.params, recent.body).encrypted
+
+
+def test_plaintext_is_refused_once_an_aes_key_is_configured() -> None:
+    plain = sign(text_xml(new_openid(), "你好"), "plaintext")
+    with pytest.raises(RequestRefused) as refused:
+        open_request(CONFIG, plain.params, plain.body)
+    assert refused.value.status == 403, "plaintext accepted with an AES key"
+
+
 def test_a_message_sealed_for_another_account_is_refused() -> None:
     other_app = sign(text_xml(new_openid(), "你好"), "safe", app_id="wxanotheraccount1")
     with pytest.raises(RequestRefused) as refused:
@@ -104,7 +125,7 @@ def test_a_message_sealed_for_another_account_is_refused() -> None:
 def test_malformed_plaintext_bodies_get_400(body: bytes) -> None:
     signed = sign("", "plaintext")
     with pytest.raises(RequestRefused) as refused:
-        open_request(CONFIG, signed.params, body)
+        open_request(PLAIN, signed.params, body)
     assert refused.value.status == 400
 
 
@@ -132,7 +153,7 @@ def test_encrypted_push_without_a_configured_key_is_a_clear_400() -> None:
 
 def test_reply_text_with_a_cdata_terminator_survives() -> None:
     signed = sign(text_xml(new_openid(), "你好"), "plaintext")
-    inbound = open_request(CONFIG, signed.params, signed.body)
+    inbound = open_request(PLAIN, signed.params, signed.body)
     reply = open_reply(text_reply_xml(inbound.message, "a]]>b <c> & d"), signed.params)
     assert reply is not None and reply["Content"] == "a]]>b <c> & d"
 

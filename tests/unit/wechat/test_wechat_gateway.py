@@ -5,6 +5,7 @@ handoff over the customer-service API). The real model: tests/e2e/test_wechat_e2
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -110,7 +111,7 @@ class Wechat:
     def app(self) -> web.Application:
         return self.client.server.app
 
-    async def push(self, xml: str, mode: str = "plaintext") -> tuple[int, dict[str, Any] | None]:
+    async def push(self, xml: str, mode: str = "safe") -> tuple[int, dict[str, Any] | None]:
         signed = sign(xml, mode)
         response = await self.client.post("/wechat", params=signed.params, data=signed.body)
         body = await response.text()
@@ -118,7 +119,7 @@ class Wechat:
             return response.status, {"error": body}
         return 200, open_reply(body, signed.params)
 
-    async def say(self, content: str, msg_id: int | None = None, mode: str = "plaintext") -> str:
+    async def say(self, content: str, msg_id: int | None = None, mode: str = "safe") -> str:
         """The passive reply's text ("" for "success")."""
         status, reply = await self.push(text_xml(self.openid, content, msg_id), mode)
         assert status == 200, reply
@@ -183,8 +184,10 @@ async def test_server_address_check(wechat: Wechat) -> None:
 
 @pytest.mark.parametrize("mode", ["plaintext", "compatible", "safe"])
 async def test_a_question_gets_a_passive_reply_in_every_mode(
-    wechat: Wechat, rasa: ScriptedRasa, mode: str
+    make_gateway: GatewayFactory, rasa: ScriptedRasa, mode: str
 ) -> None:
+    # Plaintext mode only without an EncodingAESKey: with one, plaintext pushes are refused.
+    wechat = await make_gateway(**({"WECHAT_AES_KEY": ""} if mode == "plaintext" else {}))
     rasa.script["商标受理窗口在哪"] = [
         {"text": "宁波市商标受理窗口由商标局委托设立。", "buttons": [
             {"title": "品牌指导站", "payload": "/find_brand_station"},
@@ -213,11 +216,70 @@ async def test_refused_requests_never_reach_the_bot(wechat: Wechat, rasa: Script
         ({}, signed.body, 403),
         (signed.params, b"<xml><Encrypt>", 400),
     ]
-    plain = sign("", "plaintext")
-    cases += [(plain.params, body, 400) for body in (b"<xml><MsgType>", b"", b"<a/>", b"\xff")]
+    plain = sign("", "plaintext")  # plaintext with an AES key configured: refused first
+    cases += [(plain.params, body, 403) for body in (b"<xml><MsgType>", b"", b"<a/>", b"\xff")]
     for params, body, status in cases:
         response = await wechat.client.post("/wechat", params=params, data=body)
         assert response.status == status, (params, body, await response.text())
+    assert rasa.received == []
+
+
+async def test_a_replayed_push_is_refused(wechat: Wechat, rasa: ScriptedRasa) -> None:
+    """The same signed request again (same nonce), even with another MsgId inside: 403."""
+    first = sign(text_xml(wechat.openid, "专利能贷款吗"), "safe")
+    response = await wechat.client.post("/wechat", params=first.params, data=first.body)
+    assert response.status == 200
+    again = await wechat.client.post("/wechat", params=first.params, data=first.body)
+    assert again.status == 403, "a replayed nonce was accepted"
+    assert "nonce" in await again.text()
+    assert rasa.messages() == ["专利能贷款吗"]
+
+
+async def test_a_replayed_nonce_is_refused_by_every_gateway_sharing_redis(
+    make_gateway: GatewayFactory, rasa: ScriptedRasa
+) -> None:
+    client = redis_or_skip()
+    namespace = f"test-{uuid.uuid4().hex[:12]}"
+    try:
+        first = await make_gateway(REDIS_URL=REDIS_URL, REDIS_NAMESPACE=namespace)
+        second = await make_gateway(REDIS_URL=REDIS_URL, REDIS_NAMESPACE=namespace)
+        signed = sign(text_xml(first.openid, "地理标志有多少"), "safe")
+        response = await first.client.post("/wechat", params=signed.params, data=signed.body)
+        assert response.status == 200
+        key = f"{namespace}:wechat:nonce:{APP_ID}:{signed.params['nonce']}"
+        assert 0 < client.ttl(key) <= 900
+        again = await second.client.post("/wechat", params=signed.params, data=signed.body)
+        assert again.status == 403, "a nonce seen by another gateway was accepted"
+        assert rasa.messages() == ["地理标志有多少"]
+    finally:
+        forget_namespace(client, namespace)
+        client.close()
+
+
+@pytest.mark.parametrize("mode", ["plaintext", "safe"])
+async def test_a_stale_or_future_timestamp_is_refused(
+    make_gateway: GatewayFactory, rasa: ScriptedRasa, mode: str
+) -> None:
+    wechat = await make_gateway(**({"WECHAT_AES_KEY": ""} if mode == "plaintext" else {}))
+    now = int(time.time())
+    for timestamp in ("1500000000", str(now - 301), str(now + 301), "soon"):  # 1500000000: 2017
+        signed = sign(text_xml(wechat.openid, "你好"), mode, timestamp=timestamp)
+        response = await wechat.client.post("/wechat", params=signed.params, data=signed.body)
+        assert response.status == 403, f"timestamp {timestamp} accepted ({mode})"
+    assert rasa.received == []
+    assert await wechat.say("你好", mode=mode) == "答：你好"  # a fresh one still passes
+
+
+async def test_plaintext_is_refused_when_an_aes_key_is_configured(
+    wechat: Wechat, rasa: ScriptedRasa
+) -> None:
+    plain = sign(text_xml(wechat.openid, "你好"), "plaintext")
+    response = await wechat.client.post("/wechat", params=plain.params, data=plain.body)
+    assert response.status == 403, "a plaintext push was accepted with WECHAT_AES_KEY set"
+    # encrypt_type=aes without msg_signature, over a plaintext body: refused too.
+    no_msg_signature = {**plain.params, "encrypt_type": "aes"}
+    response = await wechat.client.post("/wechat", params=no_msg_signature, data=plain.body)
+    assert response.status == 403
     assert rasa.received == []
 
 
