@@ -38,7 +38,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.knowledge import reply
 from bot.knowledge.embed import DEFAULT_CACHE, DIMENSIONS, Embedder
-from bot.knowledge.search import Entry, Hit, KnowledgeIndex, document_tokens
+from bot.knowledge.search import (
+    Entry,
+    Hit,
+    KnowledgeIndex,
+    document_tokens,
+    document_vocabulary,
+)
 from bot.settings import PROJECT_ROOT
 
 HOLDOUT = PROJECT_ROOT / "bench" / "kb_holdout.yml"
@@ -190,6 +196,7 @@ def timing(entries: Sequence[Entry], questions: Sequence[Question], sizes: Seque
         items = synthetic(entries, size)
         for method, embedder in (("bm25", None), ("hybrid", RandomPassages(None))):
             document_tokens.cache_clear()
+            document_vocabulary.cache_clear()
             started = time.perf_counter()
             KnowledgeIndex(items, embedder)
             cold = time.perf_counter() - started

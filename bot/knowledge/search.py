@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
 
 import bm25s
 import jieba
@@ -149,6 +151,11 @@ def document_tokens(entry: Entry) -> tuple[str, ...]:
     return tuple(tokens(" ".join((entry.question, *entry.phrasings, entry.answer))))
 
 
+@lru_cache(maxsize=50_000)
+def document_vocabulary(entry: Entry) -> frozenset[str]:
+    return frozenset(document_tokens(entry))
+
+
 def tokens(text: str) -> list[str]:
     """Words plus character bigrams: bigrams still match when jieba cuts a typo differently."""
     found = words(text)
@@ -169,9 +176,9 @@ class KnowledgeIndex:
         self.entries = list(entries)
         self._embedder = embedder
         self._lexical_weight = lexical_weight
-        docs = [list(document_tokens(e)) for e in self.entries]
-        self._vocabularies = [frozenset(doc) for doc in docs]
-        self._idf = _idf(docs)
+        docs = [document_tokens(e) for e in self.entries]
+        self._vocabularies = [document_vocabulary(e) for e in self.entries]
+        self._idf = _idf(self._vocabularies)
         self._bm25: bm25s.BM25 | None = None
         if docs:
             self._bm25 = bm25s.BM25()
@@ -180,13 +187,13 @@ class KnowledgeIndex:
         self._vectors: np.ndarray | None = None
         self._vector_starts = np.zeros(0, dtype=np.int64)
         if embedder is not None and self.entries:
-            texts: list[str] = []
-            starts: list[int] = []
-            for entry in self.entries:  # each item's vectors are contiguous, starting here
-                starts.append(len(texts))
-                texts += [entry.question, *entry.phrasings]
-            self._vectors = embedder.passages(texts)
-            self._vector_starts = np.asarray(starts, dtype=np.int64)
+            missing = [e for e in self.entries if (e.question, *e.phrasings) not in embedder]
+            if missing:  # one batch for everything new (the engine is faster per batch)
+                embedder.passages([t for e in missing for t in (e.question, *e.phrasings)])
+            blocks = [embedder.item_vectors((e.question, *e.phrasings)) for e in self.entries]
+            sizes = np.asarray([len(b) for b in blocks], dtype=np.int64)
+            self._vector_starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+            self._vectors = np.concatenate(blocks)  # each item's vectors contiguous
 
     def search(
         self,
@@ -243,12 +250,12 @@ class KnowledgeIndex:
         return found / total if total else 0.0
 
 
-def _idf(docs: Iterable[list[str]]) -> dict[str, float]:
-    frequency: dict[str, int] = {}
-    count = 0
-    for doc in docs:
-        count += 1
-        for token in set(doc):
-            if not token.startswith("#"):
-                frequency[token] = frequency.get(token, 0) + 1
-    return {t: math.log(1 + (count - n + 0.5) / (n + 0.5)) for t, n in frequency.items()}
+def _idf(vocabularies: Sequence[frozenset[str]]) -> dict[str, float]:
+    """Inverse document frequency of each word (bigrams, "#…", only rank; they are not words)."""
+    count = len(vocabularies)
+    frequency = Counter(chain.from_iterable(vocabularies))
+    return {
+        t: math.log(1 + (count - n + 0.5) / (n + 0.5))
+        for t, n in frequency.items()
+        if not t.startswith("#")
+    }
