@@ -227,6 +227,7 @@ def cmd_serve(settings: Settings) -> int:
 
     from bot.app import create_app
     from bot.domain.masking import install_log_masking
+    from bot.web.access_log import PathOnlyAccessLogger
 
     if startup_check(settings):
         return 2  # refused: every problem is printed (bot/ops/security.py)
@@ -237,6 +238,7 @@ def cmd_serve(settings: Settings) -> int:
         host=settings.gateway_host,
         port=settings.gateway_port,
         print=lambda *_: None,
+        access_log_class=PathOnlyAccessLogger,  # no query string: WeChat signs in it
     )
     return 0
 

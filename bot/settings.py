@@ -68,9 +68,11 @@ def load_or_create_secret(var_dir: Path, name: str) -> str:
         stored[name] = secrets.token_urlsafe(32)
         var_dir.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(stored, indent=2))
-        tmp.chmod(0o600)
-        tmp.replace(path)
+        tmp.unlink(missing_ok=True)  # O_EXCL below: created now, 0600 from its first byte on
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(json.dumps(stored, indent=2))
+        os.replace(tmp, path)
     return stored[name]
 
 

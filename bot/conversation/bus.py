@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -25,6 +26,11 @@ logger = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
 PRESENCE_TTL_SECONDS = 15
 PRESENCE_REFRESH_SECONDS = 5.0
+# A hung Redis (accepts, never answers) must not hang a socket's frames: every command times out,
+# and a publish is given up after PUBLISH_TIMEOUT_SECONDS for the local fallback.
+REDIS_TIMEOUT_SECONDS = 2.0
+PUBLISH_TIMEOUT_SECONDS = 2.5
+HEALTH_CHECK_SECONDS = 15
 
 
 class Bus(Protocol):
@@ -78,14 +84,24 @@ class RedisBus(LocalBus):
         # deployments (and test runs) sharing one server apart.
         self.channel_prefix = f"{namespace}:bus:"
         self.presence_prefix = f"{namespace}:staff-online:"  # + instance: staff ids, with a TTL
-        self._redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        self._redis = aioredis.Redis.from_url(
+            redis_url,
+            decode_responses=True,
+            socket_timeout=REDIS_TIMEOUT_SECONDS,
+            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+            health_check_interval=HEALTH_CHECK_SECONDS,
+        )
         self._tasks: list[asyncio.Task] = []
         self._online: set[int] = set()
+        self._online_at = 0.0  # time.monotonic() of the last good presence refresh
 
     async def publish(self, topic: str, message: dict[str, Any]) -> None:
         try:
-            await self._redis.publish(self.channel_prefix + topic, json.dumps(message))
-        except RedisError:
+            await asyncio.wait_for(
+                self._redis.publish(self.channel_prefix + topic, json.dumps(message)),
+                PUBLISH_TIMEOUT_SECONDS,
+            )
+        except (RedisError, OSError, asyncio.TimeoutError):
             # Redis down: this instance's own sockets still get it (others cannot be reached).
             logger.warning("Redis unavailable: %s delivered on this instance only", topic)
             await super().publish(topic, message)
@@ -153,9 +169,12 @@ class RedisBus(LocalBus):
                 online: set[int] = set()
                 async for other in self._redis.scan_iter(match=self.presence_prefix + "*"):
                     online |= {int(m) for m in await self._redis.smembers(other)}
-                self._online = online
-            except RedisError:
+                self._online, self._online_at = online, time.monotonic()
+            except (RedisError, OSError, asyncio.TimeoutError):
                 logger.warning("could not refresh staff presence in Redis", exc_info=True)
+                if time.monotonic() - self._online_at > PRESENCE_TTL_SECONDS:
+                    # Expired as their Redis keys would: only this instance's own staff count.
+                    self._online = set()
             await asyncio.sleep(PRESENCE_REFRESH_SECONDS)
 
 

@@ -1,7 +1,8 @@
 """The start-up check: outside development the product refuses to run with unsafe settings.
 
 `BOT_ENV` is `development` (the default: a fresh checkout runs with generated secrets on loopback)
-or `production`. In production `bot run` / `bot serve` refuse to start (exit code 2, every problem
+or `production`. In production `bot run` / `bot serve` and the Rasa process (`bot.rasa.server`,
+`rasa_only`: its token and the addresses) refuse to start (exit code 2, every problem
 listed) when:
 
 - `RASA_AUTH_TOKEN` or `SESSION_SECRET` is not set in the environment (the generated
@@ -9,7 +10,8 @@ listed) when:
   `Settings.generated_secrets` records which ones came from it),
   is weak (shorter than 32 characters, a known placeholder, too few distinct characters), or both
   are the same value;
-- Rasa (`RASA_HOST`) or the action server (`ACTION_HOST`) would listen on a public address. Rasa's
+- Rasa (`RASA_HOST`, every `RASA_URLS` replica) or the action server (`ACTION_HOST`) would listen
+  on, or be reached at, a public address. Rasa's
   API and the action server's webhook must stay on loopback or a private network (the action
   server has no authentication at all). An IP address must be loopback or private and not the
   unspecified address (0.0.0.0 / :: binds every interface, public ones included). A host name is
@@ -86,8 +88,12 @@ def check_settings(settings: Settings, resolve: Resolver | None = None) -> list[
     return review(settings, resolve).problems
 
 
-def review(settings: Settings, resolve: Resolver | None = None) -> Report:
-    """Problems and warnings for `settings` in the environment `settings.environment` names."""
+def review(
+    settings: Settings, resolve: Resolver | None = None, *, rasa_only: bool = False
+) -> Report:
+    """Problems and warnings for `settings` in the environment `settings.environment` names.
+    `rasa_only`: the check inside the Rasa process (bot/rasa/server.py): its token and the Rasa and
+    action addresses only (the gateway's secrets, WeChat and database are not Rasa's)."""
     report = Report()
     env = settings.environment
     if env == DEVELOPMENT:
@@ -98,17 +104,24 @@ def review(settings: Settings, resolve: Resolver | None = None) -> Report:
         )
         return report
     resolve = resolve or resolve_host
-    _check_secrets(settings, report)
-    for variable, host in (
-        ("RASA_HOST", settings.rasa_host),
-        ("ACTION_HOST", settings.action_host),
-    ):
+    _check_secrets(settings, report, rasa_only)
+    addresses = [
+        (f"RASA_HOST={settings.rasa_host!r}", settings.rasa_host),
+        (f"ACTION_HOST={settings.action_host!r}", settings.action_host),
+    ]  # and every replica the gateway spreads conversations over (RASA_URLS)
+    addresses += [
+        (f"RASA_URLS entry {url!r}", urlsplit(url).hostname or url)
+        for url in settings.rasa_replicas
+    ]
+    for label, host in addresses:
         reason = public_address_reason(host, resolve)
         if reason is not None:
             report.problems.append(
-                f"{variable}={host!r} {reason}: Rasa's API and the action server must listen "
+                f"{label} {reason}: Rasa's API and the action server must listen "
                 "on loopback or a private network only"
             )
+    if rasa_only:
+        return report
     _check_wechat(settings.wechat, report)
     _check_database(settings, report)
     _check_gateway(settings, resolve, report)
@@ -118,11 +131,10 @@ def review(settings: Settings, resolve: Resolver | None = None) -> Report:
 # ---- secrets ------------------------------------------------------------------------------------
 
 
-def _check_secrets(settings: Settings, report: Report) -> None:
-    values = {
-        "RASA_AUTH_TOKEN": settings.rasa_auth_token,
-        "SESSION_SECRET": settings.session_secret,
-    }
+def _check_secrets(settings: Settings, report: Report, rasa_only: bool = False) -> None:
+    values = {"RASA_AUTH_TOKEN": settings.rasa_auth_token}
+    if not rasa_only:
+        values["SESSION_SECRET"] = settings.session_secret
     for name, value in values.items():
         if name in settings.generated_secrets or not value.strip():
             report.problems.append(
@@ -264,11 +276,15 @@ def _check_gateway(settings: Settings, resolve: Resolver, report: Report) -> Non
 
 
 def startup_check(
-    settings: Settings, stream: TextIO | None = None, resolve: Resolver | None = None
+    settings: Settings,
+    stream: TextIO | None = None,
+    resolve: Resolver | None = None,
+    *,
+    rasa_only: bool = False,
 ) -> int:
     """Print warnings and problems; 0 when the process may start, 2 when it must not."""
     stream = stream or sys.stderr
-    report = review(settings, resolve)
+    report = review(settings, resolve, rasa_only=rasa_only)
     for warning in report.warnings:
         print(f"warning: {warning}", file=stream)
     if not report.problems:

@@ -38,8 +38,13 @@ def cache_action_response_validator() -> None:
 
 
 def main() -> None:
+    from bot.ops.security import startup_check  # process start-up (pyproject: ignore_imports)
+
     # Only from the environment: Rasa never falls back to a generated token.
-    token = Settings.from_env(generate_secrets=False).rasa_auth_token
+    settings = Settings.from_env(generate_secrets=False)
+    if startup_check(settings, rasa_only=True):
+        sys.exit(2)  # refused in production: every problem is printed, as `bot serve` does
+    token = settings.rasa_auth_token
     if not token:
         sys.exit("RASA_AUTH_TOKEN is not set: refusing to start Rasa's HTTP API without a token")
     from rasa.__main__ import main as rasa_main

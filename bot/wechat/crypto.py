@@ -78,7 +78,7 @@ def verify_server(config: WechatConfig, query: Mapping[str, str]) -> str:
 
 
 def check_fresh(query: Mapping[str, str], now: float | None = None) -> None:
-    """The (signed) timestamp is within MAX_CLOCK_SKEW_SECONDS of now. Raises RequestRefused(403)."""
+    """The (signed) timestamp is within MAX_CLOCK_SKEW_SECONDS of now; else RequestRefused(403)."""
     try:
         timestamp = int(query.get("timestamp", ""))
     except ValueError as exc:
@@ -93,13 +93,13 @@ def open_request(config: WechatConfig, query: Mapping[str, str], body: bytes) ->
     Raises RequestRefused. The nonce's novelty is checked by the caller (it needs storage)."""
     check_url_signature(config, query)
     check_fresh(query)
+    encrypted = query.get("encrypt_type", "raw").lower() == "aes"
+    if config.aes_key and not encrypted:
+        raise RequestRefused(403, "plaintext push, but WECHAT_AES_KEY is configured")
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise RequestRefused(400, "body is not UTF-8") from exc
-    encrypted = query.get("encrypt_type", "raw").lower() == "aes"
-    if config.aes_key and not encrypted:
-        raise RequestRefused(403, "plaintext push, but WECHAT_AES_KEY is configured")
     if encrypted:
         text = _decrypt(config, query, text)
     try:

@@ -1,7 +1,7 @@
 """GET /wechat (server-address check) and POST /wechat (every message and event WeChat pushes).
 
-A message is checked (403 on a bad signature, a timestamp more than 300 s off, a nonce seen before or
-plaintext while WECHAT_AES_KEY is set; 400 on a malformed body), answered once per MsgId,
+A message is checked (403 on a bad signature, a timestamp more than 300 s off, a nonce seen
+before or plaintext while WECHAT_AES_KEY is set; 400 on a malformed body), answered once per MsgId,
 and sent through the conversation pipeline like a web chat message. Its answer goes back in the
 HTTP response when ready within the reply timeout (WeChat waits 5 s), else "success" now and the
 answer through the customer-service API (see channel.py).
@@ -61,7 +61,7 @@ DEDUPE_SECONDS = 600
 # answer it at most this often per user.
 LOCATION_EVENT_INTERVAL_SECONDS = 1800
 HISTORY_FOR_CHOICES = 50
-# A nonce is remembered longer than a timestamp is accepted (±300 s): a replay is refused either way.
+# A nonce outlives the accepted timestamp window (±300 s): a replay is refused either way.
 NONCE_SECONDS = 2 * MAX_CLOCK_SKEW_SECONDS + 60
 
 NOT_STORED_TEXT = "抱歉，系统繁忙，您的消息没有收到，请稍后重新发送。"

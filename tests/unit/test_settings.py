@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from bot.settings import ClusterSettings, Settings, WechatConfig, WechatConfigError
+from bot.settings import (
+    ClusterSettings,
+    Settings,
+    WechatConfig,
+    WechatConfigError,
+    load_or_create_secret,
+)
 from tests.support.fake_wechat import AES_KEY
 
 CLUSTER_VARIABLES = (
@@ -114,3 +122,28 @@ def test_rasa_takes_its_token_from_the_environment_only(
         server.main()
     assert not (tmp_path / "secrets.json").exists()
     assert Settings.from_env(generate_secrets=False).generated_secrets == frozenset()
+
+
+def test_secrets_json_is_created_0600_with_no_window(tmp_path: Path, monkeypatch) -> None:
+    """Created with mode 0600 from the start, not chmod-ed afterwards: with chmod switched off
+    and a permissive umask, the file (and its .tmp before the rename) is still 0600."""
+    created: dict[str, int] = {}
+    original_replace = os.replace
+
+    def replace(src, dst) -> None:  # the .tmp file's mode just before it becomes secrets.json
+        created[str(src)] = stat.S_IMODE(os.stat(src).st_mode)
+        original_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(os, "chmod", lambda *a, **k: None)
+    monkeypatch.setattr(os, "fchmod", lambda *a, **k: None)
+    monkeypatch.setattr(Path, "chmod", lambda *a, **k: None)
+    previous = os.umask(0o022)
+    try:
+        value = load_or_create_secret(tmp_path, "session_secret")
+    finally:
+        os.umask(previous)
+    path = tmp_path / "secrets.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600, oct(path.stat().st_mode)
+    assert list(created.values()) == [0o600], created
+    assert load_or_create_secret(tmp_path, "session_secret") == value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 
 import pytest
 from hypothesis import example, given, settings
@@ -133,3 +134,96 @@ def test_installed_masking_covers_child_loggers_and_late_handlers(
         assert "13812345678" not in caplog.text
     finally:
         logging.setLogRecordFactory(original)
+
+
+# ---- issue 14: full-width forms, separators, 15-digit IDs, e-mail ------------------------------
+
+# Between digits: spaces (ideographic too), dashes, dots (full-width and ideographic too).
+SEPARATORS = " \u3000-－.．。·・—"
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("电话１３８１２３４５６７８号", "电话138****5678号"),  # the rest keeps its full width
+        ("电话138\u30001234\u30005678", "电话138****5678"),
+        ("手机138。1234。5678", "手机138****5678"),
+        ("手机138．1234．5678", "手机138****5678"),
+        ("身份证 330203 19900101 1234", "身份证 330203********1234"),
+        ("身份证 330203-1990-0101-123X", "身份证 330203********123X"),
+        ("身份证３３０２０３１９９００１０１１２３Ｘ", "身份证330203********123X"),
+        ("旧身份证330203900101123", "旧身份证330203*****1123"),
+        ("邮箱 zhang.san@example.com 谢谢", "邮箱 z***@example.com 谢谢"),
+        ("邮箱ｚｈａｎｇ＠ｅｘａｍｐｌｅ．ｃｏｍ", "邮箱z***@example.com"),
+    ],
+)
+def test_mask_normalised_and_separated_forms(text: str, masked: str) -> None:
+    assert mask(text) == masked
+
+
+def with_separators(number: str, separators: list[str]) -> str:
+    return "".join(c + s for c, s in zip(number, [*separators, ""], strict=False))
+
+
+def to_full_width(text: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+@st.composite
+def disguised(draw: st.DrawFn, numbers: st.SearchStrategy[str]) -> str:
+    """A personal number as people type it: full-width or not, separators between digits."""
+    number = draw(numbers)
+    gaps = draw(st.lists(st.sampled_from(["", "", "", *SEPARATORS]), min_size=len(number)))
+    text = with_separators(number, gaps[: len(number) - 1])
+    return to_full_width(text) if draw(st.booleans()) else text
+
+
+def old_id_cards() -> st.SearchStrategy[str]:
+    return st.builds(
+        lambda region, yy, mm, dd, seq: f"{region}{yy}{mm:02d}{dd:02d}{seq}",
+        st.text("0123456789", min_size=6, max_size=6),
+        st.text("0123456789", min_size=2, max_size=2),
+        st.integers(1, 12),
+        st.integers(1, 28),
+        st.text("0123456789", min_size=3, max_size=3),
+    )
+
+
+emails = st.builds(
+    lambda user, host: f"{user}@{host}.com",
+    st.text("abcxyz019._-", min_size=1, max_size=10).filter(lambda u: u[0].isalnum()),
+    st.text("abcdefgh", min_size=1, max_size=8),
+)
+OLD_ID_WHOLE = re.compile(r"(?<!\d)\d{15}(?!\d)")
+SEPARATOR_RUN = re.compile(
+    r"(?<=\d)[" + re.escape(SEPARATORS.replace("－", "").replace("．", "")) + r"]{1,3}(?=[\dXx])"
+)
+
+disguised_pieces = st.one_of(
+    disguised(mobiles()),
+    disguised(id_cards()),
+    disguised(old_id_cards()),
+    emails,
+    st.text("电话身份证号码是我的请拨打，。abc ", min_size=1, max_size=6),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(disguised_pieces, min_size=1, max_size=6))
+def test_disguised_numbers_and_emails_never_survive(pieces: list[str]) -> None:
+    text = "".join(p if i == 0 else f"，{p}" for i, p in enumerate(pieces))  # kept apart
+    masked = mask(text)
+    # Read it as a person would: normalised, separators between digits ignored.
+    plain = SEPARATOR_RUN.sub("", unicodedata.normalize("NFKC", masked))
+    assert not MOBILE_WHOLE.search(plain), (text, masked)
+    assert not ID_WHOLE.search(plain), (text, masked)
+    assert not OLD_ID_WHOLE.search(plain), (text, masked)
+    for piece in pieces:
+        if "@" in piece:
+            assert piece not in masked, (text, masked)
+    assert mask(masked) == masked
+
+
+@given(st.text(st.characters(blacklist_categories=("Nd", "Cs")).filter(lambda c: c not in "@＠")))
+def test_text_without_digits_or_at_signs_is_returned_unchanged(text: str) -> None:
+    assert mask(text) == text

@@ -293,3 +293,55 @@ def test_serve_starts_in_production_with_good_settings_and_in_development(
         finally:
             process.terminate()
             process.wait(15)
+
+
+# ---- issue 14: every Rasa replica, and the check inside the Rasa process ----------------------
+
+
+def test_every_rasa_replica_address_is_checked() -> None:
+    replicas = ("http://10.0.3.7:5005", "http://93.184.216.34:5005", "http://0.0.0.0:5006")
+    found = problems(production_settings(rasa_replicas=replicas))
+    assert found == [
+        "RASA_URLS entry 'http://93.184.216.34:5005' is a public address: Rasa's API and the "
+        "action server must listen on loopback or a private network only",
+        "RASA_URLS entry 'http://0.0.0.0:5006' listens on every interface, public ones included: "
+        "Rasa's API and the action server must listen on loopback or a private network only",
+    ], found
+    assert problems(production_settings(rasa_replicas=("http://rasa.internal:5005",))) == []
+
+
+def test_the_rasa_process_runs_the_check_and_exits_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import types
+
+    import bot.rasa.server as rasa_server
+
+    started: list[list[str]] = []
+    fake_rasa = types.ModuleType("rasa.__main__")
+    fake_rasa.main = lambda: started.append(list(sys.argv))  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "rasa.__main__", fake_rasa)
+    monkeypatch.setattr(rasa_server, "cache_action_response_validator", lambda: None)
+    for name, value in {
+        "BOT_VAR_DIR": str(tmp_path), "BOT_ENV": "production", "RASA_AUTH_TOKEN": "test-token",
+        "RASA_HOST": "127.0.0.1", "ACTION_HOST": "0.0.0.0",
+        "RASA_URLS": "http://93.184.216.34:5005",
+    }.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(sys, "argv", ["bot.rasa.server", "--port", "5005"])
+    with pytest.raises(SystemExit) as exited:
+        rasa_server.main()
+    assert exited.value.code == 2, f"Rasa started: {started}"
+    err = capsys.readouterr().err
+    assert "Refusing to start with BOT_ENV=production:" in err
+    assert "  - RASA_AUTH_TOKEN is a known placeholder value" in err
+    assert "  - ACTION_HOST='0.0.0.0' listens on every interface" in err
+    assert "  - RASA_URLS entry 'http://93.184.216.34:5005' is a public address" in err
+    assert "SESSION_SECRET" not in err  # Rasa is not given it: not Rasa's business
+    assert started == []
+    # Good settings: Rasa starts (with the token added inside the process).
+    monkeypatch.setenv("RASA_AUTH_TOKEN", STRONG_TOKEN)
+    monkeypatch.setenv("ACTION_HOST", "127.0.0.1")
+    monkeypatch.setenv("RASA_URLS", "http://127.0.0.1:5005")
+    rasa_server.main()
+    assert started and started[0][-2:] == ["--auth-token", STRONG_TOKEN]

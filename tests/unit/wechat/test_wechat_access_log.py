@@ -20,7 +20,6 @@ def serve_arguments(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> dict[str,
     captured: dict[str, Any] = {}
     monkeypatch.setattr(web, "run_app", lambda app, **kwargs: captured.update(kwargs))
     monkeypatch.setattr(logging, "basicConfig", lambda **_: None)
-    monkeypatch.setattr(logging, "getLogRecordFactory", logging.getLogRecordFactory)
     original_factory = logging.getLogRecordFactory()
     monkeypatch.setenv("BOT_VAR_DIR", str(tmp_path))
     monkeypatch.setenv("RASA_AUTH_TOKEN", "t")
@@ -44,7 +43,9 @@ async def test_the_access_log_has_no_query_string(
     }
     app = web.Application()
     app.router.add_post("/wechat", lambda _: web.Response(text="success"))
-    client = TestClient(TestServer(app, **logger_kwargs))
+    server = TestServer(app)
+    await server.start_server(**logger_kwargs)  # as run_app hands them to its AppRunner
+    client = TestClient(server)
     await client.start_server()
     try:
         with caplog.at_level(logging.INFO, logger="aiohttp.access"):

@@ -1,0 +1,79 @@
+"""RedisBus against a Redis that accepts connections and never answers (a hung server, a
+half-open connection): publishing falls back to this instance within seconds, and other
+gateways' staff presence expires instead of being believed forever (issue 14, findings 2, 15)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from bot.conversation.bus import PRESENCE_TTL_SECONDS, RedisBus
+
+
+async def close(bus: RedisBus) -> None:
+    started = time.monotonic()
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(bus.close(), timeout=10)
+    assert time.monotonic() - started < 5, "closing the bus hung on a silent Redis"
+
+
+@pytest.fixture()
+async def silent_redis() -> AsyncIterator[str]:
+    """A TCP server on 127.0.0.1 that accepts and never answers: its redis:// URL."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def accept(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # keep it open, say nothing
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    yield f"redis://127.0.0.1:{port}/0"
+    for writer in held:
+        writer.close()
+    server.close()
+    await server.wait_closed()
+
+
+async def test_publish_falls_back_to_this_instance_within_three_seconds(
+    silent_redis: str,
+) -> None:
+    bus = RedisBus(silent_redis, namespace="test-silent")
+    got: list[dict[str, Any]] = []
+
+    async def handler(message: dict[str, Any]) -> None:
+        got.append(message)
+
+    bus.subscribe("frames", handler)
+    started = time.monotonic()
+    try:
+        try:
+            await asyncio.wait_for(bus.publish("frames", {"text": "你好"}), timeout=10)
+        except asyncio.TimeoutError:
+            pytest.fail("publish still hung after 10 s: no Redis timeout")
+        elapsed = time.monotonic() - started
+        assert elapsed < 3.5, f"publish took {elapsed:.1f} s against a silent Redis"
+        assert got == [{"text": "你好"}], "the local fallback did not deliver"
+    finally:
+        await close(bus)
+
+
+async def test_other_gateways_presence_expires_when_refreshing_fails(silent_redis: str) -> None:
+    bus = RedisBus(silent_redis, namespace="test-silent")
+    bus.set_local_staff({1})
+    bus._online = {1, 7}  # staff 7 was online on another gateway at the last good refresh
+    bus._online_at = time.monotonic() - PRESENCE_TTL_SECONDS - 1
+    refresh = asyncio.create_task(bus._refresh_presence())
+    try:
+        deadline = time.monotonic() + 6
+        while 7 in bus.online_staff() and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        assert bus.online_staff() == {1}, "another gateway's staff stayed online without Redis"
+    finally:
+        refresh.cancel()
+        await asyncio.gather(refresh, return_exceptions=True)
+        await close(bus)
