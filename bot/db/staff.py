@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Column, DateTime, Integer, String, Text, select, update
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    delete,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from bot.db.conversations import utcnow
@@ -27,6 +39,19 @@ class StaffUser(Base):
     failed_logins = Column(Integer, nullable=False, default=0)
     locked_until = Column(DateTime)  # UTC; set after repeated wrong passwords
     created_at = Column(DateTime, nullable=False, default=utcnow)
+
+
+class StaffSession(Base):
+    """A staff sign-in: the session id kept in the cookie, valid until `expires_at` unless revoked
+    (logout). Every gateway checks it on every request, so a logout holds everywhere."""
+
+    __tablename__ = "staff_sessions"
+
+    id = Column(String(64), primary_key=True)  # the random session id (secrets.token_urlsafe)
+    staff_id = Column(Integer, ForeignKey("staff_users.id"), nullable=False, index=True)
+    created_at = Column(DateTime, nullable=False)
+    expires_at = Column(DateTime, nullable=False)  # UTC
+    revoked_at = Column(DateTime)  # UTC; set at logout
 
 
 class CannedReply(Base):
@@ -77,25 +102,41 @@ def add_staff(
     return account
 
 
-def record_failed_login(
-    session: Session, account: StaffUser, lock_at: int, locked_until: datetime
-) -> None:
-    """Count a wrong password and commit; the `lock_at`-th in a row locks the account until
-    `locked_until` (and restarts the count).
+def reserve_login_attempt(
+    session: Session, staff_id: int, lock_at: int, now: datetime, locked_until: datetime
+) -> bool:
+    """Count one password attempt before it is verified, and commit; False (nothing counted) when
+    the account is locked. The `lock_at`-th attempt in a row locks the account until
+    `locked_until` (a success then clears it, see reset_logins).
 
-    The increment is a single UPDATE so that concurrent guesses cannot lose counts.
+    Each step is one conditional UPDATE, so concurrent attempts can neither lose a count nor get
+    past the limit: at most `lock_at` passwords are verified per lock period.
     """
-    session.execute(
+    session.execute(  # an expired lock: start counting again
         update(StaffUser)
-        .where(StaffUser.id == account.id)
-        .values(failed_logins=StaffUser.failed_logins + 1)
+        .where(StaffUser.id == staff_id, StaffUser.locked_until <= now)
+        .values(failed_logins=0, locked_until=None)
+        .execution_options(synchronize_session=False)
     )
-    session.flush()
-    session.refresh(account)
-    if account.failed_logins >= lock_at:
-        account.failed_logins = 0
-        account.locked_until = locked_until
+    counted = session.execute(
+        update(StaffUser)
+        .where(
+            StaffUser.id == staff_id,
+            StaffUser.failed_logins < lock_at,
+            or_(StaffUser.locked_until.is_(None), StaffUser.locked_until <= now),
+        )
+        .values(failed_logins=StaffUser.failed_logins + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if counted.rowcount == 1:
+        session.execute(
+            update(StaffUser)
+            .where(StaffUser.id == staff_id, StaffUser.failed_logins >= lock_at)
+            .values(locked_until=locked_until)
+            .execution_options(synchronize_session=False)
+        )
     session.commit()
+    return counted.rowcount == 1
 
 
 def reset_logins(session: Session, account: StaffUser, password_hash: str | None = None) -> None:
@@ -105,6 +146,45 @@ def reset_logins(session: Session, account: StaffUser, password_hash: str | None
     if password_hash is not None:
         account.password_hash = password_hash
     session.commit()
+
+
+def add_staff_session(
+    session: Session, session_id: str, staff_id: int, now: datetime, expires_at: datetime
+) -> None:
+    """Store a new sign-in (and forget sessions that have expired anyway); commit."""
+    session.execute(delete(StaffSession).where(StaffSession.expires_at < now))
+    session.add(
+        StaffSession(id=session_id, staff_id=staff_id, created_at=now, expires_at=expires_at)
+    )
+    session.commit()
+
+
+def revoke_staff_session(session: Session, session_id: str, now: datetime) -> None:
+    """Logout: the session id is refused from now on, by every gateway; commit."""
+    session.execute(
+        update(StaffSession)
+        .where(StaffSession.id == session_id, StaffSession.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    session.commit()
+
+
+def session_account(
+    session: Session, session_id: str, staff_id: int, now: datetime
+) -> StaffUser | None:
+    """The active account signed in with this session id: None when the session is unknown,
+    revoked or expired, belongs to another account, or the account is deactivated (one query)."""
+    return session.execute(
+        select(StaffUser)
+        .join(StaffSession, StaffSession.staff_id == StaffUser.id)
+        .where(
+            StaffSession.id == session_id,
+            StaffSession.staff_id == staff_id,
+            StaffSession.revoked_at.is_(None),
+            StaffSession.expires_at > now,
+            StaffUser.active.is_(True),
+        )
+    ).scalar_one_or_none()
 
 
 def display_name_of(session: Session, staff_id: int) -> str | None:

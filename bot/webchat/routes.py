@@ -10,13 +10,13 @@ import aiohttp_jinja2
 from aiohttp import WSMsgType, web
 from aiohttp_session import STORAGE_KEY, get_session
 
-from bot.conversation.bus import Bus
 from bot.conversation.channel import StoreFailed
 from bot.conversation.frames import error_frame, message_frame, welcome_frame
 from bot.conversation.handoff import TICKET_TEXT, PhoneRefused
 from bot.conversation.pipeline import Pipeline
 from bot.web.keys import BUS, PIPELINE, SETTINGS
 from bot.web.origin import origin_allowed
+from bot.webchat.channel import WebChatChannel
 from bot.webchat.hub import Hub
 from bot.webchat.protocol import (
     ProtocolError,
@@ -219,27 +219,6 @@ async def rate(
         await ws.send_json(error_frame("not_stored", RATING_NOT_STORED))
         return
     await ws.send_json({"type": "rating_saved", "handoff_id": frame.handoff_id})
-
-
-class WebChatChannel:
-    """Delivers pipeline frames to every open tab of the conversation, on whichever gateway
-    instance the tab is connected to (through the bus)."""
-
-    name = "webchat"
-    topic = "webchat"
-
-    def __init__(self, hub: Hub, bus: Bus) -> None:
-        self.hub = hub
-        self.bus = bus
-        bus.subscribe(self.topic, self._deliver_here)
-
-    async def deliver(self, conversation_id: str, frame: dict[str, Any]) -> None:
-        # The page pairs answers with questions by order; "reply_to" is for other channels.
-        frame = {k: v for k, v in frame.items() if k != "reply_to"}
-        await self.bus.publish(self.topic, {"conversation_id": conversation_id, "frame": frame})
-
-    async def _deliver_here(self, message: dict[str, Any]) -> None:
-        await self.hub.send(message["conversation_id"], message["frame"])
 
 
 def setup_routes(app: web.Application) -> None:

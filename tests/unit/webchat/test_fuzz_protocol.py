@@ -816,7 +816,9 @@ async def test_wechat_xml_bombs_are_not_expanded(
     started = time.monotonic()
     status, text = await post(wechat, signed.params, signed.body)
     assert time.monotonic() - started < 2
-    assert status in (200, 400)
+    # With an AES key configured, a plaintext push is refused before its body is parsed (403);
+    # the encrypted one reaches the XML parser, which must not expand the entities.
+    assert status in ((200, 400) if mode == "safe" else (403,))
     reply = open_reply(text, signed.params) if status == 200 else None
     shown = "" if reply is None else reply["Content"]
     assert not any(leak in shown for leak in ("root:", "aaaa", "qqqq")), shown[:200]
