@@ -3,13 +3,20 @@
 Passwords are stored as argon2id hashes (argon2-cffi's defaults, RFC 9106's low-memory profile).
 Login answers the same text for an unknown user and a wrong password, and spends the same time on
 both (a dummy hash is verified), so usernames cannot be probed. Five wrong passwords in a row lock
-the account for 15 minutes; a locked account is refused even with the right password.
+the account for 15 minutes; a locked account is refused even with the right password, with that
+same text (a lock-out must not tell which usernames exist). Each attempt is counted in the
+database *before* its password is verified (one conditional UPDATE), so a burst of concurrent
+guesses gets at most five verifications.
+
+argon2 (64 MiB, 3 passes) runs only on HASH_POOL, a small executor of its own: a flood of logins
+queues there instead of taking the default thread pool that every chat database call needs.
 """
 
 from __future__ import annotations
 
-import math
+import asyncio
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,6 +27,7 @@ from sqlalchemy.orm import Session
 from bot.db import staff as db
 from bot.db.conversations import utcnow
 from bot.db.staff import ROLES, StaffUser
+from bot.staff.throttle import HashPool
 
 # argon2-cffi's defaults are argon2id; tests may swap in a cheaper hasher (parameters only).
 HASHER = PasswordHasher()
@@ -29,8 +37,11 @@ MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 256  # argon2 accepts more; a limit keeps a megabyte "password" out
 USERNAME_RULE = re.compile(r"[a-z0-9][a-z0-9_.-]{2,31}")
 MAX_DISPLAY_NAME_LENGTH = 32
+# argon2 runs here and nowhere else (two at a time: 128 MiB at most; a flood waits in its queue).
+HASH_POOL = HashPool(ThreadPoolExecutor(max_workers=2, thread_name_prefix="argon2"))
 
-BAD_CREDENTIALS = "用户名或密码错误"
+# Also the answer for a locked account: the same for every refusal before the password is known.
+BAD_CREDENTIALS = "用户名或密码错误（连续输错 5 次将锁定 15 分钟）"
 INACTIVE = "账号已停用，请联系管理员"
 ROLE_LABELS = {"agent": "客服", "admin": "管理员", "editor": "内容编辑"}
 
@@ -43,11 +54,6 @@ class LoginRefused(Exception):
     def __init__(self, text: str) -> None:
         super().__init__(text)
         self.text = text
-
-
-def locked_text(remaining: timedelta) -> str:
-    minutes = max(1, math.ceil(remaining.total_seconds() / 60))
-    return f"账号已锁定，请 {minutes} 分钟后再试"
 
 
 def normalise_username(username: str) -> str:
@@ -121,6 +127,56 @@ def _dummy_hash(hasher: PasswordHasher) -> str:
     return _dummy.hash
 
 
+@dataclass(frozen=True)
+class LoginAttempt:
+    """What begin_login found: the hash to verify the password against (a dummy one for an
+    unknown or locked name, so every refusal costs the same) and whether it may succeed."""
+
+    account_id: int | None
+    password_hash: str
+
+
+def begin_login(
+    session: Session,
+    username: str,
+    password: str,
+    now: datetime | None = None,
+    hasher: PasswordHasher | None = None,
+) -> LoginAttempt:
+    """Find the account and count this attempt (atomically, before verifying). Fast: no hashing
+    except, once per hasher configuration, making the dummy hash."""
+    hasher = hasher or HASHER
+    now = now or utcnow()
+    account = find_by_username(session, username) if len(password) <= MAX_PASSWORD_LENGTH else None
+    if account is None or not db.reserve_login_attempt(
+        session, account.id, MAX_FAILED_LOGINS, now, now + LOCK_DURATION
+    ):
+        return LoginAttempt(None, _dummy_hash(hasher))
+    return LoginAttempt(account.id, account.password_hash)
+
+
+def finish_login(
+    session: Session,
+    attempt: LoginAttempt,
+    verified: bool,
+    password: str,
+    hasher: PasswordHasher | None = None,
+) -> StaffUser:
+    """The account when `verified` (the count and any lock cleared), else LoginRefused. A wrong
+    password was counted by begin_login already."""
+    hasher = hasher or HASHER
+    account = db.find_staff(session, attempt.account_id) if attempt.account_id else None
+    if account is None or not verified:
+        raise LoginRefused(BAD_CREDENTIALS)
+    rehashed = None
+    if hasher.check_needs_rehash(account.password_hash):  # the parameters were raised since
+        rehashed = hasher.hash(password)
+    db.reset_logins(session, account, rehashed)
+    if not account.active:  # said only to someone who knows the password
+        raise LoginRefused(INACTIVE)
+    return account
+
+
 def authenticate(
     session: Session,
     username: str,
@@ -130,29 +186,20 @@ def authenticate(
 ) -> StaffUser:
     """The account for this username and password, or LoginRefused with the text to show.
 
-    Blocking (argon2 takes a fraction of a second by design): call it from a worker thread.
+    Blocking, hashing in the calling thread (the command line, tests); the gateway uses
+    begin_login, HASH_POOL and finish_login instead (bot/staff/pages.py).
     """
     hasher = hasher or HASHER
-    now = now or utcnow()
-    account = find_by_username(session, username) if len(password) <= MAX_PASSWORD_LENGTH else None
-    if account is None:
-        _verify(hasher, _dummy_hash(hasher), password)
-        raise LoginRefused(BAD_CREDENTIALS)
-    if account.locked_until is not None and account.locked_until > now:
-        raise LoginRefused(locked_text(account.locked_until - now))
-    if not _verify(hasher, account.password_hash, password):
-        # The fifth wrong password in a row locks the account (and restarts the count).
-        db.record_failed_login(session, account, MAX_FAILED_LOGINS, now + LOCK_DURATION)
-        if account.locked_until is not None and account.locked_until > now:
-            raise LoginRefused(locked_text(account.locked_until - now))
-        raise LoginRefused(BAD_CREDENTIALS)
-    if not account.active:  # said only to someone who knows the password
-        raise LoginRefused(INACTIVE)
-    rehashed = None
-    if hasher.check_needs_rehash(account.password_hash):  # the parameters were raised since
-        rehashed = hasher.hash(password)
-    db.reset_logins(session, account, rehashed)
-    return account
+    attempt = begin_login(session, username, password, now, hasher)
+    verified = _verify(hasher, attempt.password_hash, password) and attempt.account_id is not None
+    return finish_login(session, attempt, verified, password, hasher)
+
+
+async def verify_password(attempt: LoginAttempt, password: str) -> bool:
+    """Verify on HASH_POOL (never the default thread pool); False for a dummy attempt."""
+    hasher = HASHER
+    ok = await HASH_POOL.run(_verify, hasher, attempt.password_hash, password)
+    return ok and attempt.account_id is not None
 
 
 def _verify(hasher: PasswordHasher, password_hash: str, password: str) -> bool:
