@@ -28,7 +28,8 @@ class KnowledgeUnavailable(RuntimeError):
 @lru_cache(maxsize=1)
 def action_settings() -> Settings:
     """The action server's settings (DATABASE_URL, DB_TIMEOUT …), read once, on first use."""
-    return Settings.from_env()
+    # The action server uses no secret: it never creates or reads var/secrets.json.
+    return Settings.from_env(generate_secrets=False)
 
 
 async def query(work: Callable[[Session], T]) -> T:
