@@ -14,7 +14,6 @@ queues there instead of taking the default thread pool that every chat database 
 
 from __future__ import annotations
 
-import asyncio
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -129,11 +128,11 @@ def _dummy_hash(hasher: PasswordHasher) -> str:
 
 @dataclass(frozen=True)
 class LoginAttempt:
-    """What begin_login found: the hash to verify the password against (a dummy one for an
-    unknown or locked name, so every refusal costs the same) and whether it may succeed."""
+    """What begin_login found: the account's hash to verify the password against, or None for an
+    unknown or locked name (then a dummy hash is verified, so every refusal costs the same)."""
 
     account_id: int | None
-    password_hash: str
+    password_hash: str | None
 
 
 def begin_login(
@@ -141,17 +140,14 @@ def begin_login(
     username: str,
     password: str,
     now: datetime | None = None,
-    hasher: PasswordHasher | None = None,
 ) -> LoginAttempt:
-    """Find the account and count this attempt (atomically, before verifying). Fast: no hashing
-    except, once per hasher configuration, making the dummy hash."""
-    hasher = hasher or HASHER
+    """Find the account and count this attempt (atomically, before verifying). Fast: no hashing."""
     now = now or utcnow()
     account = find_by_username(session, username) if len(password) <= MAX_PASSWORD_LENGTH else None
     if account is None or not db.reserve_login_attempt(
         session, account.id, MAX_FAILED_LOGINS, now, now + LOCK_DURATION
     ):
-        return LoginAttempt(None, _dummy_hash(hasher))
+        return LoginAttempt(None, None)
     return LoginAttempt(account.id, account.password_hash)
 
 
@@ -190,16 +186,20 @@ def authenticate(
     begin_login, HASH_POOL and finish_login instead (bot/staff/pages.py).
     """
     hasher = hasher or HASHER
-    attempt = begin_login(session, username, password, now, hasher)
-    verified = _verify(hasher, attempt.password_hash, password) and attempt.account_id is not None
-    return finish_login(session, attempt, verified, password, hasher)
+    attempt = begin_login(session, username, password, now)
+    return finish_login(session, attempt, _check(hasher, attempt, password), password, hasher)
 
 
 async def verify_password(attempt: LoginAttempt, password: str) -> bool:
     """Verify on HASH_POOL (never the default thread pool); False for a dummy attempt."""
-    hasher = HASHER
-    ok = await HASH_POOL.run(_verify, hasher, attempt.password_hash, password)
-    return ok and attempt.account_id is not None
+    return await HASH_POOL.run(_check, HASHER, attempt, password)
+
+
+def _check(hasher: PasswordHasher, attempt: LoginAttempt, password: str) -> bool:
+    if attempt.password_hash is None:
+        _verify(hasher, _dummy_hash(hasher), password)
+        return False
+    return _verify(hasher, attempt.password_hash, password)
 
 
 def _verify(hasher: PasswordHasher, password_hash: str, password: str) -> bool:

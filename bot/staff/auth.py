@@ -1,10 +1,11 @@
 """Who is signed in to the staff console, the /staff gate, and CSRF tokens for its forms.
 
 The staff session lives in the gateway's encrypted session cookie (key "staff_id", with the login
-time and a random session id). The cookie alone is not trusted for long: the account is re-read on
-every request (a deactivated account loses access at once), a session expires after
-STAFF_SESSION_MAX_AGE, and a logged-out session id is refused for the rest of the process's life
-(a copy of the cookie taken before logout does not work after it).
+time and a random session id). The cookie alone is not trusted: the session id must be a row of
+`staff_sessions` (bot/db/staff.py) that is not revoked or expired, and the account must be active;
+both are read on every request, in one query (a deactivated account loses access at once). A
+session expires after STAFF_SESSION_MAX_AGE; logout revokes its row, so a copy of the cookie taken
+before logout is refused by every gateway, also after a restart.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,9 +24,10 @@ from aiohttp.typedefs import Handler
 from aiohttp_session import Session, get_session, new_session
 from sqlalchemy.orm import Session as DbSession
 
+from bot.db.conversations import utcnow
 from bot.db.runner import run_db
-from bot.db.staff import ADMIN, EDITOR
-from bot.staff.accounts import active_account
+from bot.db.staff import ADMIN, EDITOR, add_staff_session, revoke_staff_session, session_account
+from bot.settings import Settings
 from bot.web.keys import SETTINGS
 
 SESSION_STAFF_ID = "staff_id"
@@ -41,22 +44,9 @@ _REQUEST_IDENTITY = "staff_identity"
 _UNSET = object()
 
 
-class RevokedSessions:
-    """Session ids ended by logout, kept until they would have expired anyway."""
-
-    def __init__(self) -> None:
-        self._until: dict[str, float] = {}
-
-    def revoke(self, sid: str, login_at: float) -> None:
-        now = time.time()
-        self._until = {s: t for s, t in self._until.items() if t > now}
-        self._until[sid] = login_at + STAFF_SESSION_MAX_AGE
-
-    def __contains__(self, sid: object) -> bool:
-        return sid in self._until
-
-
-REVOKED = web.AppKey("staff_revoked_sessions", RevokedSessions)
+# Called with the session id at logout (the live console closes that session's sockets at once).
+SessionEndedHook = Callable[[str], Awaitable[None]]
+SESSION_ENDED_HOOKS = web.AppKey("staff_session_ended_hooks", list[SessionEndedHook])
 
 
 @dataclass(frozen=True)
@@ -98,13 +88,18 @@ async def _load_identity(request: web.Request) -> StaffIdentity | None:
         return None
     if time.time() - login_at > STAFF_SESSION_MAX_AGE:
         return None
-    revoked = request.config_dict.get(REVOKED)
-    if revoked is not None and sid in revoked:
-        return None
-    settings = request.config_dict[SETTINGS]
+    return await session_identity(request.config_dict[SETTINGS], str(sid), staff_id)
+
+
+async def session_identity(
+    settings: Settings, sid: str, staff_id: int, now: datetime | None = None
+) -> StaffIdentity | None:
+    """Who is signed in with this session id: None when the session was revoked (logout), has
+    expired, or the account is deactivated. One query; the live console calls it per action."""
+    at = now or utcnow()
 
     def load(db: DbSession) -> StaffIdentity | None:
-        account = active_account(db, staff_id)
+        account = session_account(db, sid, staff_id, at)
         if account is None:
             return None
         return StaffIdentity(account.id, account.username, account.display_name, account.role)
@@ -113,24 +108,44 @@ async def _load_identity(request: web.Request) -> StaffIdentity | None:
 
 
 async def start_staff_session(request: web.Request, identity: StaffIdentity) -> Session:
-    """Sign in: a brand-new session (nothing from before login survives: no fixation)."""
+    """Sign in: a brand-new session (nothing from before login survives: no fixation), stored in
+    the database so that every gateway can check it."""
+    sid = secrets.token_urlsafe(24)
+    now = utcnow()
+    settings = request.config_dict[SETTINGS]
+    await run_db(
+        settings.database_url,
+        lambda db: add_staff_session(
+            db, sid, identity.id, now, now + timedelta(seconds=STAFF_SESSION_MAX_AGE)
+        ),
+        settings.db_timeout,
+    )
     session = await new_session(request)
     session[SESSION_STAFF_ID] = identity.id
     session[SESSION_LOGIN_AT] = int(time.time())
-    session[SESSION_ID] = secrets.token_urlsafe(16)
+    session[SESSION_ID] = sid
     session[SESSION_CSRF] = secrets.token_urlsafe(32)
     request[_REQUEST_IDENTITY] = identity
     return session
 
 
 async def end_staff_session(request: web.Request) -> None:
+    """Logout: the session's row is revoked (for every gateway) and its live sockets close."""
     session = await get_session(request)
-    sid, login_at = session.get(SESSION_ID), session.get(SESSION_LOGIN_AT)
-    revoked = request.config_dict.get(REVOKED)
-    if sid and isinstance(login_at, (int, float)) and revoked is not None:
-        revoked.revoke(sid, login_at)
+    sid = session.get(SESSION_ID)
     session.invalidate()
     request[_REQUEST_IDENTITY] = None
+    if not sid:
+        return
+    settings = request.config_dict[SETTINGS]
+    now = utcnow()
+    await run_db(
+        settings.database_url,
+        lambda db: revoke_staff_session(db, str(sid), now),
+        settings.db_timeout,
+    )
+    for hook in request.config_dict.get(SESSION_ENDED_HOOKS, []):
+        await hook(str(sid))
 
 
 def csrf_token(session: Session) -> str:
@@ -259,5 +274,5 @@ async def require_staff(request: web.Request) -> StaffIdentity:
 
 def setup_staff_auth(app: web.Application) -> None:
     """Install the /staff gate. Call after aiohttp_session.setup (it needs the session)."""
-    app[REVOKED] = RevokedSessions()
+    app[SESSION_ENDED_HOOKS] = []
     app.middlewares.append(staff_gate)

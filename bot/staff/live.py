@@ -2,6 +2,12 @@
 
 The frames are listed in README "Staff console protocol". Every action is checked against the
 handoff's state in the database (bot/conversation/handoff.py); this module only routes frames.
+
+Signed in is checked again on every action frame, not only at the handshake (SessionCheck: the
+staff session row and the account, one query, at most once per IDENTITY_CACHE_SECONDS), and every
+RECHECK_SECONDS while idle: after logout (anywhere), deactivation, a role change or expiry the
+socket gets an `unauthorized` error and is closed with 4401. A logout on this gateway closes the
+session's sockets at once.
 """
 
 from __future__ import annotations
@@ -10,12 +16,14 @@ import asyncio
 import functools
 import json
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import fields
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from aiohttp_session import get_session
 from sqlalchemy.orm import Session
 
 from bot.conversation.bus import Bus
@@ -35,7 +43,14 @@ from bot.conversation.store import as_frame
 from bot.db import handoffs
 from bot.db.handoffs import ACTIVE, HandoffSummary
 from bot.db.staff import canned_replies
-from bot.staff.auth import StaffIdentity, require_staff
+from bot.settings import Settings
+from bot.staff.auth import (
+    SESSION_ENDED_HOOKS,
+    SESSION_ID,
+    StaffIdentity,
+    require_staff,
+    session_identity,
+)
 from bot.web.keys import BUS, PIPELINE, SETTINGS
 from bot.web.origin import origin_allowed
 
@@ -46,6 +61,38 @@ PREVIEW_CHARS = 60
 # nobody is there; long enough for the console to reconnect after a gateway restart.
 RELEASE_AFTER_SECONDS = 120.0
 STAFF_TOPIC = "staff"
+IDENTITY_CACHE_SECONDS = 1.0  # an action within this long of the last check is not re-checked
+RECHECK_SECONDS = 10.0  # an idle socket's session is checked this often
+SESSION_ENDED_CODE = 4401
+UNAUTHORIZED = {"type": "error", "code": "unauthorized", "text": "登录已失效，请重新登录。"}
+
+
+class SessionCheck:
+    """Is the socket's staff session still good: not logged out, not expired, the account active
+    and its role unchanged (a demoted admin must not keep an admin's socket)."""
+
+    def __init__(self, settings: Settings, sid: str, staff: StaffIdentity) -> None:
+        self.settings = settings
+        self.sid = sid
+        self.staff = staff
+        self._checked_at = time.monotonic()
+
+    async def still_valid(self, max_age: float = IDENTITY_CACHE_SECONDS) -> bool:
+        """Fails closed: a database error propagates (the caller refuses the action)."""
+        now = time.monotonic()
+        if now - self._checked_at < max_age:
+            return True
+        identity = await session_identity(self.settings, self.sid, self.staff.id)
+        valid = identity is not None and identity.role == self.staff.role
+        if valid:
+            self._checked_at = now
+        return valid
+
+
+async def end_socket(ws: web.WebSocketResponse) -> None:
+    """Tell the console its session ended, and close (the page then goes to the login)."""
+    await send(ws, UNAUTHORIZED)
+    await ws.close(code=SESSION_ENDED_CODE, message=b"session ended")
 
 
 class StaffHub:
@@ -62,16 +109,19 @@ class StaffHub:
         bus.subscribe(STAFF_TOPIC, self.apply)
         self._sockets: dict[web.WebSocketResponse, StaffIdentity] = {}
         self._watching: dict[web.WebSocketResponse, str] = {}
+        self._session_ids: dict[web.WebSocketResponse, str] = {}
         self._by_staff: dict[int, set[web.WebSocketResponse]] = defaultdict(set)
 
-    def add(self, ws: web.WebSocketResponse, staff: StaffIdentity) -> None:
+    def add(self, ws: web.WebSocketResponse, staff: StaffIdentity, session_id: str = "") -> None:
         self._sockets[ws] = staff
+        self._session_ids[ws] = session_id
         self._by_staff[staff.id].add(ws)
         self.bus.set_local_staff(set(self._by_staff))
 
     def discard(self, ws: web.WebSocketResponse) -> None:
         staff = self._sockets.pop(ws, None)
         self._watching.pop(ws, None)
+        self._session_ids.pop(ws, None)
         if staff is not None:
             self._by_staff[staff.id].discard(ws)
             if not self._by_staff[staff.id]:
@@ -103,6 +153,12 @@ class StaffHub:
             return
         if released:
             logger.info("nobody online: %d waiting conversations offered a ticket", released)
+
+    async def close_session(self, session_id: str) -> None:
+        """Logout on this gateway: that session's sockets end at once."""
+        for ws, sid in list(self._session_ids.items()):
+            if sid == session_id:
+                await end_socket(ws)
 
     def sockets(self) -> list[web.WebSocketResponse]:
         return list(self._sockets)
@@ -290,24 +346,52 @@ async def staff_socket(request: web.Request) -> web.WebSocketResponse:
     staff = await require_staff(request)  # the /staff gate has checked too
     if not origin_allowed(request):
         raise web.HTTPForbidden(text="origin not allowed")
+    sid = str((await get_session(request)).get(SESSION_ID))
+    check = SessionCheck(request.config_dict[SETTINGS], sid, staff)
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=64 * 1024)
     await ws.prepare(request)
     app = request.app
     hub = app[HUB]
-    hub.add(ws, staff)
+    hub.add(ws, staff, sid)
+    watcher = asyncio.create_task(_watch_session(ws, check))
     try:
         await hello(app, ws, staff)
         await app[PIPELINE].desk.staff.publish(QueueChanged())  # everyone sees them come online
         async for msg in ws:
-            if msg.type == WSMsgType.TEXT:
-                await handle(app, ws, staff, msg.data)
+            if msg.type != WSMsgType.TEXT:
+                continue
+            try:
+                valid = await check.still_valid()
+            except Exception:
+                logger.exception("could not check the staff session")
+                await send(ws, {"type": "error", "code": "unavailable", "text": UNAVAILABLE_TEXT})
+                continue
+            if not valid:
+                await end_socket(ws)
+                break
+            await handle(app, ws, staff, msg.data)
     finally:
+        watcher.cancel()
         hub.discard(ws)
         try:
             await app[PIPELINE].desk.staff.publish(QueueChanged())
         except Exception:
             logger.exception("could not tell the console that an agent left")
     return ws
+
+
+async def _watch_session(ws: web.WebSocketResponse, check: SessionCheck) -> None:
+    """Close an idle socket whose session ended (logout elsewhere, deactivation, expiry)."""
+    while not ws.closed:
+        await asyncio.sleep(RECHECK_SECONDS)
+        try:
+            valid = await check.still_valid(max_age=0)
+        except Exception:
+            logger.warning("could not re-check a staff session; trying again later")
+            continue
+        if not valid:
+            await end_socket(ws)
+            return
 
 
 async def hello(app: web.Application, ws: web.WebSocketResponse, staff: StaffIdentity) -> None:
@@ -476,3 +560,9 @@ def setup_staff_live(app: web.Application) -> None:
     app.on_startup.append(_attach)  # type: ignore[arg-type]  # aiohttp 3.9 mistypes Signal
     app.on_shutdown.append(_close_sockets)  # type: ignore[arg-type]  # aiohttp 3.9 mistypes Signal
     app.router.add_get("/staff/ws", staff_socket)
+
+    async def session_ended(session_id: str) -> None:
+        if HUB in app:
+            await app[HUB].close_session(session_id)
+
+    app[SESSION_ENDED_HOOKS].append(session_ended)

@@ -41,6 +41,7 @@ from bot.staff.auth import (
     setup_staff_auth,
     start_staff_session,
 )
+from bot.staff.throttle import THROTTLE, TOO_MANY_TEXT, LoginThrottle, Throttled, client_address
 from bot.web.keys import SETTINGS
 
 T = TypeVar("T")
@@ -116,19 +117,36 @@ async def login(request: web.Request) -> web.StreamResponse:
         error = "页面已过期，请重新输入后登录。"
         return await render(request, "login.html", {"error": error, "username": username}, 403)
     password = str(form.get("password", ""))
-
-    def attempt(db: Session) -> StaffIdentity:
-        account = accounts.authenticate(db, username, password)
-        return StaffIdentity(account.id, account.username, account.display_name, account.role)
-
+    throttle = request.app[THROTTLE]
     try:
-        identity = await run_db_for_request(request, attempt)
+        with throttle.attempt(client_address(request)) as succeeded:
+            identity = await _check_password(request, username, password)
+            succeeded()
+    except Throttled:
+        return await render(
+            request, "login.html", {"error": TOO_MANY_TEXT, "username": username}, status=429
+        )
     except accounts.LoginRefused as refused:
         return await render(
             request, "login.html", {"error": refused.text, "username": username}, status=401
         )
     await start_staff_session(request, identity)
     raise web.HTTPSeeOther("/staff")
+
+
+async def _check_password(request: web.Request, username: str, password: str) -> StaffIdentity:
+    """Count the attempt (database), verify on the hashing pool (never the default thread pool
+    the chat's database calls use), then clear the count; LoginRefused when refused."""
+    attempt = await run_db_for_request(
+        request, lambda db: accounts.begin_login(db, username, password)
+    )
+    verified = await accounts.verify_password(attempt, password)
+
+    def finish(db: Session) -> StaffIdentity:
+        account = accounts.finish_login(db, attempt, verified, password)
+        return StaffIdentity(account.id, account.username, account.display_name, account.role)
+
+    return await run_db_for_request(request, finish)
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
@@ -388,6 +406,7 @@ def setup_staff_pages(app: web.Application) -> None:
     env.filters["bjtime"] = beijing_time
     env.globals["role_labels"] = accounts.ROLE_LABELS
     setup_staff_auth(app)
+    app[THROTTLE] = LoginThrottle()
     router = app.router
     router.add_static("/staff-static/", STATIC_DIR)
     router.add_get(LOGIN_PATH, login_page)

@@ -6,6 +6,7 @@ Each test drives the real gateway app (bot.app.create_app) on SQLite and Postgre
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections import Counter
@@ -117,7 +118,7 @@ class CountingHasher(PasswordHasher):
         self.count = 0
         self._lock = threading.Lock()
 
-    def verify(self, hash: str | bytes, password: str | bytes) -> bool:  # noqa: A002
+    def verify(self, hash: str | bytes, password: str | bytes) -> bool:
         if hash == self.target:
             with self._lock:
                 self.count += 1
@@ -214,6 +215,13 @@ def refused(answer: dict[str, Any] | None) -> bool:
     return answer is None or (answer["type"] == "error" and answer["code"] == "unauthorized")
 
 
+async def try_an_action(ws: aiohttp.ClientWebSocketResponse) -> None:
+    """Send an action, unless the server has closed the socket already."""
+    with contextlib.suppress(ConnectionResetError):
+        if not ws.closed:
+            await ws.send_json({"type": "open", "conversation_id": "no-such-conversation"})
+
+
 async def open_console(client: TestClient) -> aiohttp.ClientWebSocketResponse:
     ws = await client.ws_connect("/staff/ws", origin=str(client.make_url("")).rstrip("/"))
     assert (await next_answer(ws) or {}).get("type") == "hello"
@@ -229,8 +237,7 @@ async def test_the_live_socket_ends_with_logout(client: TestClient, agent: int) 
     ws = await open_console(client)
     response = await client.post("/staff/logout", data={"csrf_token": token}, allow_redirects=False)
     assert response.status == 303
-    if not ws.closed:
-        await ws.send_json({"type": "open", "conversation_id": "no-such-conversation"})
+    await try_an_action(ws)
     assert refused(await next_answer(ws))
     await ws.close()
 
@@ -244,8 +251,7 @@ async def test_the_live_socket_ends_with_deactivation(
         db.execute(update(StaffUser).where(StaffUser.id == agent).values(active=False))
         db.commit()
     await asyncio.sleep(1.2)  # longer than the socket's identity cache
-    if not ws.closed:
-        await ws.send_json({"type": "open", "conversation_id": "no-such-conversation"})
+    await try_an_action(ws)
     assert refused(await next_answer(ws))
     await ws.close()
 
@@ -259,8 +265,7 @@ async def test_the_live_socket_ends_with_demotion(
         db.execute(update(StaffUser).where(StaffUser.id == admin).values(role="agent"))
         db.commit()
     await asyncio.sleep(1.2)
-    if not ws.closed:
-        await ws.send_json({"type": "open", "conversation_id": "no-such-conversation"})
+    await try_an_action(ws)
     assert refused(await next_answer(ws))
     await ws.close()
 
