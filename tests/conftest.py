@@ -15,6 +15,8 @@ from sqlalchemy import text
 from bot.db.engine import make_engine, session_factory
 from bot.db.migrate import upgrade
 from bot.kb.seed import seed_if_empty
+from bot.knowledge.embed import DEFAULT_CACHE, Embedder
+from bot.knowledge.live import warm_up
 from bot.rasa.model import ensure_trained
 from tests.support.fake_rasa import FakeRasa
 from tests.support.running_stack import RunningStack
@@ -75,8 +77,18 @@ def db_session(seeded_database_url: str):
 
 
 @pytest.fixture(scope="session")
-def trained_model() -> Path:
-    """The model for the current data: trained once, reused while the data is unchanged."""
+def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The model for the current data: trained once, reused while the data is unchanged.
+
+    Every test that starts the real processes uses it, so the knowledge search's embeddings are
+    prepared here too (as `bot run` does before starting them): computed once into the shared
+    cache, so that no action server spends its first question embedding the seed.
+    """
+    database_url = f"sqlite:///{tmp_path_factory.mktemp('warm-up') / 'seed.db'}"
+    upgrade(database_url)
+    with session_factory(database_url)() as session:
+        seed_if_empty(session)
+    warm_up(database_url, Embedder(DEFAULT_CACHE))
     return ensure_trained()
 
 
