@@ -64,3 +64,18 @@ def canonical_district(value: str | None) -> str | None:
 # answers and Rasa's intent agree on it.
 REQUEST_HUMAN = "/request_human"
 HUMAN_BUTTON = {"title": "转人工", "payload": REQUEST_HUMAN}
+
+# Topics of knowledge items: the contract's topic intents plus topics no intent names, with the
+# names staff see in the console.
+KNOWLEDGE_TOPICS: dict[str, str] = {
+    "ask_trademark_window": "商标受理窗口",
+    "ask_ip_insurance": "知识产权保险",
+    "find_brand_station": "商标品牌指导站",
+    "ask_one_stop_service": "“最多跑一地”综合服务",
+    "ask_patent_fast_track": "专利预审快速通道",
+    "ask_pledge_financing": "知识产权质押融资",
+    "ask_geographical_indication": "地理标志",
+    "report_infringement": "侵权投诉举报",
+    "city_statistics": "全市统计数据",
+    "general": "综合问题",
+}

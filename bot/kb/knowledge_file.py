@@ -21,20 +21,10 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy.orm import Session
 
 from bot.db import knowledge as db
+from bot.domain.vocabulary import KNOWLEDGE_TOPICS
 from bot.kb.importer import ImportRejected, ImportReport, RowError
 
-TOPICS: tuple[str, ...] = (
-    "ask_trademark_window",
-    "ask_ip_insurance",
-    "find_brand_station",
-    "ask_one_stop_service",
-    "ask_patent_fast_track",
-    "ask_pledge_financing",
-    "ask_geographical_indication",
-    "report_infringement",
-    "city_statistics",
-    "general",
-)
+TOPICS: tuple[str, ...] = tuple(KNOWLEDGE_TOPICS)
 # Column headers in files: English keys, so that a re-exported file imports unchanged.
 COLUMNS = db.CONTENT_FIELDS
 LIST_FIELDS = ("phrasings", "related")

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from bot.db import knowledge as kdb
 from bot.db import knowledge_admin as admin
 from bot.db.runner import run_db
+from bot.domain.vocabulary import KNOWLEDGE_TOPICS
 from bot.kb import knowledge_file
 from bot.kb.importer import ImportRejected, ImportReport
 from bot.knowledge.embed import DEFAULT_CACHE, Embedder
@@ -53,18 +54,7 @@ BASE = "/staff/knowledge"
 # The console's own LiveKnowledge for 试一试: published items only, as the action server sees them.
 LIVE_KNOWLEDGE = web.AppKey("staff_live_knowledge", LiveKnowledge)
 
-TOPIC_LABELS: dict[str, str] = {
-    "ask_trademark_window": "商标受理窗口",
-    "ask_ip_insurance": "知识产权保险",
-    "find_brand_station": "商标品牌指导站",
-    "ask_one_stop_service": "“最多跑一地”综合服务",
-    "ask_patent_fast_track": "专利预审快速通道",
-    "ask_pledge_financing": "知识产权质押融资",
-    "ask_geographical_indication": "地理标志",
-    "report_infringement": "侵权投诉举报",
-    "city_statistics": "全市统计数据",
-    "general": "综合问题",
-}
+TOPIC_LABELS = KNOWLEDGE_TOPICS
 ACTION_LABELS = {
     "created": "新建",
     "edited": "修改",
@@ -101,20 +91,7 @@ STATUS_DONE = {
     kdb.DRAFT: "已改为草稿，市民不会再看到这条答案。",
 }
 LIST_FIELDS = ("phrasings", "related")
-TEXT_FIELDS = (
-    "key",
-    "topic",
-    "question",
-    "phrasings",
-    "answer",
-    "details",
-    "holds_for",
-    "source_title",
-    "source_url",
-    "source_kind",
-    "last_verified",
-    "related",
-)
+TEXT_FIELDS = tuple(f for f in kdb.CONTENT_FIELDS if f not in ("unknown", "status"))
 # Text columns whose length validate() does not check; the database would refuse longer values.
 COLUMN_LIMITS = {
     name: kdb.KnowledgeItem.__table__.c[name].type.length

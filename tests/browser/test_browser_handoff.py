@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -100,15 +99,6 @@ def user_texts(stack: RunningStack, conversation_id: str) -> list[str]:
             Message.conversation_id == conversation_id, Message.role == "user"
         )
         return list(db.execute(query.order_by(Message.id)).scalars())
-
-
-@pytest.fixture()
-def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
-    """Browser profiles opened by a test, closed after it (each is one person)."""
-    opened: list[BrowserContext] = []
-    yield opened
-    for context in opened:
-        context.close()
 
 
 def open_citizen(browser: Browser, stack: RunningStack, contexts: list[BrowserContext]) -> Page:

@@ -55,15 +55,6 @@ def of(conversation_id: str, kind: str) -> Callable[[Frame], bool]:
 # ---- the citizen side ---------------------------------------------------------------------------
 
 
-@pytest.fixture()
-def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
-    """Browser profiles a test opened (each one citizen), closed after it."""
-    opened: list[BrowserContext] = []
-    yield opened
-    for context in opened:
-        context.close()
-
-
 def open_citizen(browser: Browser, stack: RunningStack, contexts: list[BrowserContext]) -> Page:
     context = browser.new_context(
         viewport=PHONE, device_scale_factor=1, is_mobile=True, has_touch=True, locale="zh-CN"
