@@ -127,10 +127,11 @@ async def current_snapshot(dispatcher: CollectingDispatcher) -> Snapshot | None:
 
 
 async def answer_specific(
-    dispatcher: CollectingDispatcher, tracker: Tracker
+    dispatcher: CollectingDispatcher, tracker: Tracker, cards_say_it: frozenset[str] = frozenset()
 ) -> list[EventType] | None:
     """Answer from the knowledge base when it confidently finds a specific (non-overview) item;
-    None when it does not, so that the caller (stations, insurance) answers as it always has."""
+    None when it does not, so that the caller (stations, insurance) answers as it always has.
+    `cards_say_it`: items the caller's cards answer better ("有哪些保险": the product cards)."""
     try:
         snapshot = await live_knowledge().snapshot()
     except Exception:
@@ -139,6 +140,8 @@ async def answer_specific(
     decision = decide_for(tracker, snapshot)
     best = decision.best
     if decision.band != "answer" or best is None or best.key == overview_key(best.topic):
+        return None
+    if best.key in cards_say_it:
         return None
     if snapshot.items[best.key].unknown:
         return None  # "在哪": the caller's places from the database say more than "not verified"

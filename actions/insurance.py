@@ -20,6 +20,8 @@ from actions.replies import HUMAN_BUTTON, consultation_button, insurance_product
 from bot.db.insurance import all_products, products_of_type
 from bot.domain.vocabulary import INSURANCE_TYPES
 
+# "有哪些知识产权保险": the overview and every product's card answer it better than one item.
+LISTED_BY_THE_CARDS = frozenset({"insurance-existing-lines"})
 OFFER = "如需了解投保条件、保费和补贴，可以登记咨询，工作人员会联系您。"
 
 
@@ -41,7 +43,7 @@ class ActionInsuranceProducts(Action):
         insurance_type = requested_insurance_type(tracker)
         events: list[EventType] = []
         if insurance_type is None:
-            answered = await answer_specific(dispatcher, tracker)
+            answered = await answer_specific(dispatcher, tracker, LISTED_BY_THE_CARDS)
             if answered is not None:
                 return answered
             events = await send_overview(dispatcher, "ask_ip_insurance")
