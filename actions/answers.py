@@ -195,11 +195,23 @@ class ActionAnswerKnowledge(Action):
     ) -> list[EventType]:
         topic, confidence = nlu_topic(tracker)
         overview = snapshot.items.get(overview_key(topic)) if topic else None
-        if overview is not None and (confidence >= TOPIC_CONFIDENCE or not question_text(tracker)):
+        # A topic button (its intent comes with confidence 1.0, also after the two-stage
+        # fallback's clarification) asks for the topic itself: its overview.
+        chosen = confidence >= 1.0 or not question_text(tracker)
+        # A general question about a sure topic ("商标受理窗口在哪") has the overview among its
+        # close calls: the overview answers it. Other close calls: the citizen chooses.
+        general = (
+            confidence >= TOPIC_CONFIDENCE
+            and overview is not None
+            and any(h.key == overview.key for h in decision.hits)
+        )
+        if overview is not None and (chosen or general):
             return await send_item(dispatcher, overview, snapshot)
         if decision.band == "suggest":
             dispatcher.utter_message(**suggestion_message(decision.hits))
             return []
+        if overview is not None and confidence >= TOPIC_CONFIDENCE:
+            return await send_item(dispatcher, overview, snapshot)
         buttons = [{"title": title, "payload": f"/{t}"} for t, title in TOPIC_TITLES.items()]
         dispatcher.utter_message(
             text="抱歉，这个问题我还没有找到准确的答案。您可以选择想咨询的事项，或转人工。",
