@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 import redis
+import yaml
 from sqlalchemy import delete, select
 
 from bot.conversation.frames import HOT_QUESTIONS, WELCOME_TEXT
@@ -20,6 +21,7 @@ from bot.db.conversations import Message
 from bot.db.engine import session_factory
 from bot.db.models import ServicePoint
 from bot.db.service_points import distance_km
+from bot.settings import PROJECT_ROOT
 from tests.conftest import require_service
 from tests.support.fake_wechat import (
     AES_KEY,
@@ -40,6 +42,12 @@ from tests.support.staff_client import StaffClient, add_staff_account
 pytestmark = pytest.mark.e2e
 REDIS_URL = "redis://127.0.0.1:6379/14"
 ANSWER_SECONDS = 30  # generous: two cores run the whole suite
+
+# The seed knowledge items by key: what the bot answers, as staff would have written it.
+SEED = {
+    item["key"]: item
+    for item in yaml.safe_load((PROJECT_ROOT / "data/kb/knowledge.yml").read_text("utf-8"))
+}
 
 
 @pytest.fixture(scope="module")
@@ -124,22 +132,21 @@ async def test_a_question_gets_the_right_answer_in_a_passive_reply(
 ) -> None:
     openid = new_openid()
     answer = await ask(http, gateway, openid, "商标受理窗口在哪")
-    assert "全国先进窗口" in answer  # the facts …
+    overview = SEED["overview-trademark-window"]
+    assert answer.startswith(overview["answer"])  # the direct answer first …
     assert "【宁波市商标受理窗口】" in answer and "地址：全市，地址待核实" in answer  # … the card
-    assert "1. 商标保险\n2. 品牌指导站\n3. 转人工" in answer
+    related = [SEED[k]["question"] for k in overview["related"]]
+    assert "\n".join(f"{n}. {q}" for n, q in enumerate(related, 1)) in answer  # numbered
     assert len(answer.encode()) <= 2048
-    # The user answers with a number: the option's payload reaches the bot.
+    # The user answers with a number: the related question is asked for them.
     follow_up = await ask(http, gateway, openid, "2", mode="compatible")
-    assert "请问您在哪个区县（市）？我帮您查那里的商标品牌指导站。" in follow_up
-    assert "1. 海曙区" in follow_up
+    assert follow_up.startswith(SEED["trademark-fee-online"]["answer"])
+    assert "270元" in follow_up
     with session_factory(gateway.settings.database_url)() as session:
         chosen = session.execute(
             select(Message).where(Message.conversation_id == "wx-" + openid, Message.role == "user")
         ).scalars()
-        assert [(m.text, m.payload) for m in chosen] == [
-            ("商标受理窗口在哪", None),
-            ("品牌指导站", "/find_brand_station"),
-        ]
+        assert [m.text for m in chosen] == ["商标受理窗口在哪", related[1]]
 
 
 async def test_a_bad_signature_is_refused(gateway: RunningStack, http) -> None:
@@ -245,7 +252,7 @@ async def test_a_late_answer_comes_through_customer_service(
     sent = fake_api.sent_to(openid)
     answer = "\n\n".join(sent)
     assert sent[0] == first[0] and all(len(m.encode()) <= 2048 for m in sent)
-    assert answer.count("宁波建成了国内首家知识产权保险运营中心") == 1  # one answer, one way
+    assert answer.count(SEED["overview-ip-insurance"]["answer"]) == 1  # one answer, one way
     assert answer.endswith("转人工") and "回复数字：" in answer
 
     # The cached access token expires (e.g. another server took a new one): refreshed, resent.
