@@ -8,6 +8,7 @@ import pytest
 from bot.knowledge.embed import DEFAULT_CACHE, Embedder
 from bot.knowledge.live import LiveKnowledge, Snapshot
 from bot.knowledge.reply import answer_messages, decide, suggestion_message
+from bot.knowledge.search import KnowledgeIndex
 
 
 @pytest.fixture()
@@ -75,3 +76,17 @@ async def test_a_vague_question_is_offered_choices_not_a_guess(snapshot: Snapsho
 async def test_nonsense_finds_nothing_to_answer(snapshot: Snapshot) -> None:
     assert decide(snapshot.index.search("今天天气怎么样")).band != "answer"
     assert decide(snapshot.index.search("")).band == "none"
+
+
+async def test_the_two_stage_path_of_large_indexes_finds_what_the_exact_one_finds(
+    snapshot: Snapshot,
+) -> None:
+    """Large indexes compare phrasings only for centroid and BM25 candidates; on the seed the
+    first hit must stay the same as with every phrasing compared."""
+    exact = snapshot.index
+    two_stage = KnowledgeIndex(exact.entries, Embedder(DEFAULT_CACHE), exact_up_to=0)
+    questions = [e.phrasings[-1] for e in exact.entries if e.phrasings]
+    pairs = [(exact.search(q)[0], two_stage.search(q)[0]) for q in questions]
+    assert sum(a.key == b.key for a, b in pairs) / len(pairs) >= 0.99
+    # the candidates' similarities are exact, not their centroid's approximation
+    assert all(abs(a.similarity - b.similarity) < 1e-5 for a, b in pairs if a.key == b.key)
