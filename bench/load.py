@@ -45,10 +45,10 @@ import aiohttp
 import procstat
 from sqlalchemy import text
 
-from bot import cluster
 from bot.db.engine import make_engine, session_factory
 from bot.db.migrate import upgrade
 from bot.kb.seed import seed_if_empty
+from bot.ops import cluster
 from bot.ops.cluster import ClusterConfig, LocalCluster, ensure_database, services_cluster
 from bot.rasa.model import ensure_trained
 from bot.settings import PROJECT_ROOT, Settings
@@ -775,7 +775,14 @@ def main() -> int:
     args = parser.parse_args()
     if args.quick:
         args.think_min, args.think_max = min(args.think_min, 0.5), min(args.think_max, 1.5)
-    return asyncio.run(main_async(args))
+    # SIGTERM (`timeout`, a CI job's end) unwinds like Ctrl-C, so that the `finally` in
+    # main_async stops every cluster it started instead of orphaning them.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        return asyncio.run(main_async(args))
+    except KeyboardInterrupt:
+        print("\nstopped: every process the bench started has been stopped", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
