@@ -48,7 +48,7 @@
     if (wasSpeaking) return; // a second press stops it
     const utterance = new SpeechSynthesisUtterance(messageText(item));
     utterance.lang = chineseVoice.lang || "zh-CN";
-    utterance.voice = chineseVoice;
+    try { utterance.voice = chineseVoice; } catch (e) { /* the lang picks a Chinese voice anyway */ }
     utterance.rate = 0.9; // a little slower than the default, for older listeners
     utterance.onend = utterance.onerror = function () { button.setAttribute("aria-pressed", "false"); };
     button.setAttribute("aria-pressed", "true");
