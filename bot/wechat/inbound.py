@@ -10,6 +10,12 @@ from wechatpy import events, messages
 from wechatpy.messages import BaseMessage
 
 from bot.domain.vocabulary import REQUEST_HUMAN
+from bot.wechat.quota import (
+    EVENT_QUOTA,
+    EVENT_WINDOW_SECONDS,
+    MESSAGE_QUOTA,
+    MESSAGE_WINDOW_SECONDS,
+)
 from bot.wechat.render import UNSUPPORTED_TEXT, welcome_text
 
 # What a shared location asks the bot: the nearest brand guidance stations (the action reads the
@@ -87,6 +93,27 @@ def interpret(message: BaseMessage) -> Intent:
     if isinstance(message, events.BaseEvent):
         return None  # unsubscribe, menu links, template results …: nothing to say
     return Say(UNSUPPORTED_TEXT)  # image, voice without recognition, video, link, file …
+
+
+# The events after which WeChat lets the account send a few customer-service messages.
+ALLOWANCE_EVENTS = (
+    events.SubscribeEvent,
+    events.SubscribeScanEvent,
+    events.ScanEvent,
+    events.ClickEvent,
+    events.ScanCodePushEvent,
+    events.ScanCodeWaitMsgEvent,
+)
+
+
+def allowance_opened(message: BaseMessage) -> tuple[int, int] | None:
+    """(messages, seconds) the account may send after this push, None when it opens nothing
+    (a location report, an unsubscribe, a menu link …)."""
+    if isinstance(message, ALLOWANCE_EVENTS):
+        return EVENT_QUOTA, EVENT_WINDOW_SECONDS
+    if isinstance(message, events.BaseEvent):
+        return None
+    return MESSAGE_QUOTA, MESSAGE_WINDOW_SECONDS  # a message of any type the user sent
 
 
 def human_payload(text: str) -> str | None:

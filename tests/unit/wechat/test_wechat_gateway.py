@@ -94,7 +94,7 @@ async def rasa() -> AsyncIterator[ScriptedRasa]:
 
 @pytest.fixture()
 def api() -> Iterator[FakeWechat]:
-    fake = FakeWechat().start()
+    fake = FakeWechat(enforce_quotas=True).start()
     yield fake
     fake.stop()
 
@@ -105,6 +105,7 @@ class Wechat:
 
     client: TestClient
     database_url: str
+    api: FakeWechat
     openid: str = field(default_factory=new_openid)
 
     @property
@@ -112,6 +113,7 @@ class Wechat:
         return self.client.server.app
 
     async def push(self, xml: str, mode: str = "safe") -> tuple[int, dict[str, Any] | None]:
+        self.api.saw_push(xml)  # WeChat counts what the user did before the account hears of it
         signed = sign(xml, mode)
         response = await self.client.post("/wechat", params=signed.params, data=signed.body)
         body = await response.text()
@@ -160,7 +162,7 @@ async def make_gateway(
         for name, value in variables.items():
             monkeypatch.setenv(name, value)
         settings = Settings.from_env()
-        return Wechat(await aiohttp_client(create_app(settings)), settings.database_url)
+        return Wechat(await aiohttp_client(create_app(settings)), settings.database_url, api)
 
     return make
 
@@ -608,8 +610,12 @@ async def test_staff_replies_reach_the_user_and_failures_reach_staff(
     with pytest.raises(HandoffError) as failed:
         await desk.staff_reply(conversation, agent, "c3", "还在吗？")
     assert failed.value.code == "delivery_failed"
-    assert "48小时" in failed.value.text
+    assert "48小时" in failed.value.text and "用户下次发消息时" in failed.value.text
     api.send_errcode = 0
+    # Nothing more goes out until the user writes; then the kept reply is the passive reply.
+    with pytest.raises(HandoffError, match="再次发消息"):
+        await desk.staff_reply(conversation, agent, "c4", "请回复我")
+    assert await wechat.say("在的") == "【人工客服 王小明】\n还在吗？"
     await desk.close(conversation, agent)
     closing = await asyncio.to_thread(api.wait_for_sends, wechat.openid, 5)
     assert closing[-2:][0].startswith("本次人工服务已结束") and "5. 非常满意" in closing[-1]
