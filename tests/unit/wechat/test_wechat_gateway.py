@@ -46,6 +46,7 @@ from tests.support.fake_wechat import (
     text_xml,
     xml_of,
 )
+from tests.support.staff_login import add_account, logged_in
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 
@@ -750,3 +751,45 @@ async def test_gateways_sharing_redis_share_the_allowance(
     finally:
         forget_namespace(client, namespace)
         client.close()
+
+
+async def test_the_console_shows_the_allowance_and_refuses_past_it(
+    wechat: Wechat, rasa: ScriptedRasa, api: FakeWechat
+) -> None:
+    """Staff in the live console (/staff/ws): the count with the conversation, the refusal with
+    the reason, the count again once the citizen writes."""
+    conversation = "wx-" + wechat.openid
+    assert await wechat.say("你好") == "答：你好"
+    username = f"agent{uuid.uuid4().hex[:6]}"
+    add_account(wechat.database_url, username, name="王小明")
+    with session_factory(wechat.database_url)() as session:
+        handoff = handoffs.create_handoff(session, conversation, "user", [], handoffs.WAITING)
+    await logged_in(wechat.client, username)
+    origin = str(wechat.client.make_url("/")).rstrip("/")
+    async with wechat.client.ws_connect("/staff/ws", origin=origin) as ws:
+
+        async def next_of(kind: str) -> dict[str, Any]:
+            while True:
+                frame = await ws.receive_json(timeout=5)
+                if frame["type"] == kind and frame.get("conversation_id") in (None, conversation):
+                    return frame
+
+        await next_of("hello")
+        await ws.send_json({"type": "accept", "handoff_id": handoff.id})
+        limit = (await next_of("delivery"))["limit"]  # with the conversation it opened
+        assert limit["remaining"] == 4 and limit["refusal"] == ""  # "已接入" used one
+        assert 47 * 3600 < limit["closes_at"] - time.time() <= 48 * 3600
+        for n in range(4):
+            text = f"第{n}条"
+            await ws.send_json({"type": "reply", "id": f"c{n}", "conversation_id": conversation,
+                                "text": text})  # fmt: skip
+            await next_of("ack")
+            assert (await next_of("delivery"))["limit"]["remaining"] == 3 - n
+        await ws.send_json({"type": "reply", "id": "c4", "conversation_id": conversation,
+                            "text": "第4条"})  # fmt: skip
+        refused = await next_of("error")
+        assert refused["code"] == "quota" and "5条" in refused["text"]
+        assert await wechat.say("好的") == ""  # to staff; the allowance is back
+        await ws.send_json({"type": "delivery", "conversation_id": conversation})
+        assert (await next_of("delivery"))["limit"]["remaining"] == 5
+    assert len(api.sent_to(wechat.openid)) == 5 and api.refused == []
