@@ -22,6 +22,12 @@ from bot.wechat.render import UNSUPPORTED_TEXT, welcome_text
 # coordinates from the message metadata, see actions/location.py).
 LOCATION_PAYLOAD = "/find_brand_station"
 HUMAN_WORDS = frozenset({"转人工", "人工", "人工客服", "转人工客服"})
+# "长辈版" typed in WeChat: the web chat switches itself (elder.js); WeChat has its own care mode.
+ELDER_WORDS = frozenset({"长辈版", "大字", "大字版", "老年版"})
+ELDER_MODE_TEXT = (
+    "想在微信里看大字：点“我”→“设置”→“关怀模式”，开启后字更大、颜色更清楚，"
+    "还可以点文字消息听读；也可以在“设置”→“通用”→“字体大小”里把字调大。"
+)
 # "留言 13800000000 想咨询商标续展": leave a call-back request (out of hours, nobody online).
 TICKET_PATTERN = re.compile(r"^留言[\s:：,，]*([0-9][0-9\-－ ]{4,19}[0-9])[\s:：,，]*(.*)$", re.S)
 

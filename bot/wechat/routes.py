@@ -37,6 +37,8 @@ from bot.wechat.crypto import (
 )
 from bot.wechat.dedupe import Deduper, MemoryDeduper, RedisDeduper
 from bot.wechat.inbound import (
+    ELDER_MODE_TEXT,
+    ELDER_WORDS,
     Ask,
     Intent,
     Say,
@@ -201,6 +203,8 @@ async def understand_typed(endpoint: WechatEndpoint, conversation: str, typed: T
     text = typed.text.strip()
     if not text:
         return None
+    if text in ELDER_WORDS:  # handled here, not by the bot's understanding
+        return Say(ELDER_MODE_TEXT)
     ticket = ticket_request(text)
     if ticket is not None:
         return await leave_ticket(endpoint.pipeline, conversation, *ticket)

@@ -495,6 +495,14 @@ async def test_other_message_types_get_a_polite_explanation(
     assert rasa.received == []
 
 
+async def test_changbeiban_points_to_wechats_care_mode_without_the_bot(
+    wechat: Wechat, rasa: ScriptedRasa
+) -> None:
+    assert "关怀模式" in await wechat.say("长辈版")
+    assert "关怀模式" in await wechat.say("大字")
+    assert rasa.messages() == []
+
+
 async def test_recognised_speech_is_a_question(wechat: Wechat, rasa: ScriptedRasa) -> None:
     voice = {"MsgType": "voice", "MediaId": "m", "Format": "amr", "Recognition": "专利预审怎么申请",
              "MsgId": new_msg_id()}  # fmt: skip
