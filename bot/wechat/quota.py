@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 MESSAGE_QUOTA, MESSAGE_WINDOW_SECONDS = 5, 48 * 3600
 EVENT_QUOTA, EVENT_WINDOW_SECONDS = 3, 60
@@ -30,6 +32,7 @@ PENDING_SECONDS = 30 * 24 * 3600
 # Ends the last message that fits when more is waiting.
 MORE_NOTICE = "（内容较长，回复任意内容查看后续）"
 Clock = Callable[[], float]
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -158,7 +161,8 @@ return 1
 
 
 class RedisQuota:
-    """Several gateways: the allowances and the kept texts in Redis."""
+    """Several gateways: the allowances and the kept texts in Redis. While Redis is down this
+    process counts (and keeps texts) in memory, so that nothing is lost."""
 
     def __init__(
         self, redis: aioredis.Redis, namespace: str, app_id: str, clock: Clock = time.time
@@ -168,22 +172,57 @@ class RedisQuota:
         self._clock = clock
         self._open = redis.register_script(_OPEN)
         self._take = redis.register_script(_TAKE)
+        self.fallback = MemoryQuota(clock)
 
     def _keys(self, openid: str) -> tuple[str, str]:
         return self._prefix + "window:" + openid, self._prefix + "kept:" + openid
 
     async def opened(self, openid: str, quota: int, seconds: int) -> None:
-        await self._open(keys=[self._keys(openid)[0]], args=[self._clock(), quota, seconds])
+        await self.fallback.opened(openid, quota, seconds)  # ready should Redis fail later
+        try:
+            await self._open(keys=[self._keys(openid)[0]], args=[self._clock(), quota, seconds])
+        except (RedisError, OSError):
+            logger.warning("Redis unavailable: the WeChat allowance is counted in memory")
 
     async def take(self, openid: str) -> bool:
-        return bool(await self._take(keys=[self._keys(openid)[0]], args=[self._clock()]))
+        try:
+            return bool(await self._take(keys=[self._keys(openid)[0]], args=[self._clock()]))
+        except (RedisError, OSError):
+            return await self.fallback.take(openid)
 
     async def spend_all(self, openid: str) -> None:
+        await self.fallback.spend_all(openid)
+        try:
+            await self._spend_all(openid)
+        except (RedisError, OSError):
+            logger.warning("Redis unavailable: the WeChat allowance is counted in memory")
+
+    async def allowance(self, openid: str) -> Allowance:
+        try:
+            return await self._allowance(openid)
+        except (RedisError, OSError):
+            return await self.fallback.allowance(openid)
+
+    async def keep(self, openid: str, texts: list[str]) -> None:
+        try:
+            await self._keep(openid, texts)
+        except (RedisError, OSError):
+            logger.warning("Redis unavailable: %d WeChat text(s) kept in memory", len(texts))
+            await self.fallback.keep(openid, texts)
+
+    async def take_kept(self, openid: str) -> list[str]:
+        kept = await self.fallback.take_kept(openid)
+        try:
+            return kept + await self._take_kept(openid)
+        except (RedisError, OSError):
+            return kept
+
+    async def _spend_all(self, openid: str) -> None:
         window = self._keys(openid)[0]
         if await self._redis.exists(window):
             await self._redis.hset(window, "remaining", 0)
 
-    async def allowance(self, openid: str) -> Allowance:
+    async def _allowance(self, openid: str) -> Allowance:
         window, kept = self._keys(openid)
         fields, waiting = await asyncio.gather(
             self._redis.hmget(window, ["remaining", "closes_at"]), self._redis.llen(kept)
@@ -193,7 +232,7 @@ class RedisQuota:
             return Allowance(0, 0.0, int(waiting))
         return Allowance(int(remaining), closes_at, int(waiting))
 
-    async def keep(self, openid: str, texts: list[str]) -> None:
+    async def _keep(self, openid: str, texts: list[str]) -> None:
         if not texts:
             return
         kept = self._keys(openid)[1]
@@ -202,7 +241,7 @@ class RedisQuota:
             pipe.expire(kept, PENDING_SECONDS)
             await pipe.execute()
 
-    async def take_kept(self, openid: str) -> list[str]:
+    async def _take_kept(self, openid: str) -> list[str]:
         kept = self._keys(openid)[1]
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.lrange(kept, 0, -1)

@@ -105,3 +105,17 @@ def test_fit_sends_what_the_allowance_covers_and_says_more_follows() -> None:
     assert len(send) == 1 and send[0].endswith(MORE_NOTICE)
     assert len(send[0].encode()) <= 2048
     assert without_notice(send[0]) + "\n" + keep[0] == long and keep[1:] == ["丙"]
+
+
+async def test_with_redis_down_the_count_and_the_texts_stay_in_memory(clock: Clock) -> None:
+    down = aioredis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    quota = RedisQuota(down, "test", "wxapp", clock)
+    await quota.opened("u", 5, 48 * 3600)
+    assert (await quota.allowance("u")).remaining == 5
+    assert await quota.take("u")
+    await quota.keep("u", ["第一段"])
+    assert (await quota.allowance("u")).waiting == 1
+    assert await quota.take_kept("u") == ["第一段"]
+    await quota.spend_all("u")
+    assert not await quota.take("u")
+    await down.close()
