@@ -10,6 +10,8 @@ violations.
 from __future__ import annotations
 
 import re
+import urllib.parse
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -21,10 +23,21 @@ from sqlalchemy import select
 from bot.db import handoffs
 from bot.db.conversations import Conversation
 from bot.db.engine import session_factory
+from bot.settings import WechatConfig
 from bot.staff import accounts
 from tests.browser.test_browser_rich_messages import INSURANCE, SERVICE_POINTS, Gateway
 from tests.support.axe import axe_violations
 from tests.support.browser import PHONE
+from tests.support.fake_wechat import (
+    AES_KEY,
+    APP_ID,
+    APP_SECRET,
+    TOKEN,
+    FakeWechat,
+    new_openid,
+    sign,
+    text_xml,
+)
 from tests.support.staff_login import FAST_HASHER, PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -344,3 +357,71 @@ def test_a_whole_conversation_with_the_keyboard_alone(
         page.keyboard.press("Enter")
         expect(page.locator(".msg--user")).to_have_count(0)
         expect(page.locator(".msg--bot").first).to_contain_text("您好")
+
+
+# ---- WeChat's allowance in the console ----------------------------------------------------------
+
+
+def test_the_console_shows_wechats_allowance_and_refuses_past_it(
+    browser: Browser, tmp_path: Path, contexts: list[BrowserContext]
+) -> None:
+    """A WeChat citizen asks for a person; the agent sees how many replies can still reach them,
+    and the sixth message after the citizen's is refused with the reason."""
+    fake = FakeWechat(enforce_quotas=True).start()
+    config = WechatConfig(
+        token=TOKEN, app_id=APP_ID, app_secret=APP_SECRET, aes_key=AES_KEY, api_base=fake.url
+    )
+    try:
+        with Gateway(tmp_path, wechat=config, handoff_hours="always") as gateway:
+            username = f"a{uuid.uuid4().hex[:8]}"
+            with session_factory(gateway.settings.database_url)() as db:
+                accounts.create_account(
+                    db, username, "王小明", PASSWORD, role="agent", hasher=FAST_HASHER
+                )
+            context = browser.new_context(viewport={"width": 1366, "height": 800})
+            contexts.append(context)
+            context.set_default_timeout(10_000)
+            console = context.new_page()
+            console.on("dialog", lambda dialog: dialog.accept())
+            console.goto(gateway.url + "staff")
+            console.locator("input[name=username]").fill(username)
+            console.locator("input[name=password]").fill(PASSWORD)
+            console.locator("input[name=password]").press("Enter")
+            expect(console.locator("#conn-state")).to_have_text("在线")
+
+            openid = new_openid()
+            gateway.rasa.reply = []  # the gateway starts the handoff itself
+            push_text(gateway, fake, openid, "转人工")
+            waiting = console.locator(f'#queue-waiting .qitem[data-conversation-id="wx-{openid}"]')
+            waiting.click()
+            console.locator("#accept").click()
+            limit = console.locator("#delivery-limit")
+            expect(limit).to_contain_text("还可发送 4 条")  # "已接入" used one of five
+            for n in range(4):
+                console.locator("#reply").fill(f"第{n}条回复")
+                console.locator("#reply").press("Enter")
+                expect(limit).to_contain_text(f"还可发送 {3 - n} 条" if n < 3 else "额度已用完")
+            console.locator("#reply").fill("第4条回复")
+            console.locator("#reply").press("Enter")
+            expect(console.locator("#toasts")).to_contain_text("5条")
+            assert len(fake.sent_to(openid)) == 5 and fake.refused == []
+            push_text(gateway, fake, openid, "好的")  # the citizen writes: five more
+            expect(limit).to_contain_text("还可发送 5 条")
+    finally:
+        fake.stop()
+
+
+def push_text(gateway: Gateway, fake: FakeWechat, openid: str, text: str) -> None:
+    """A WeChat user's message, signed and encrypted as WeChat's servers send it."""
+    xml = text_xml(openid, text)
+    fake.saw_push(xml)
+    signed = sign(xml, "safe")
+    response = post(gateway.url + "wechat", signed.params, signed.body)
+    assert response == 200
+
+
+def post(url: str, params: dict[str, str], body: bytes) -> int:
+    query = urllib.parse.urlencode(params)
+    request = urllib.request.Request(f"{url}?{query}", data=body, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return int(response.status)
