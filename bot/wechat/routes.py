@@ -155,7 +155,12 @@ async def answer_message(endpoint: WechatEndpoint, message: BaseMessage, deadlin
     ):
         return Answer()
     kept = await allowance_renewed(endpoint, message)
-    return with_kept(kept, await answer_intent(endpoint, message, conversation, key, deadline))
+    try:
+        answer = await answer_intent(endpoint, message, conversation, key, deadline)
+    except Exception:  # what waited still goes out
+        logger.exception("answering a WeChat message failed")
+        answer = Answer(BUSY_TEXT)
+    return with_kept(kept, answer)
 
 
 async def allowance_renewed(endpoint: WechatEndpoint, message: BaseMessage) -> list[str]:
