@@ -31,7 +31,7 @@ CONVERSATION_PREFIX = "wx-"
 OPENID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{6,61}$")
 # 45047: the allowance is spent; 45015: the window has closed. Either way: wait for the user.
 QUOTA_ERRORS = frozenset({45047, 45015})
-KEPT_FOR_LATER = "消息已保存，将在用户下次发消息时一并送达。"
+KEPT_FOR_LATER = "消息已保存，将在市民下次发消息时一并送达。"
 
 
 def conversation_id_for(openid: str) -> str:

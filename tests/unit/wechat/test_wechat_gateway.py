@@ -620,7 +620,7 @@ async def test_staff_replies_reach_the_user_and_failures_reach_staff(
     with pytest.raises(HandoffError) as failed:
         await desk.staff_reply(conversation, agent, "c3", "还在吗？")
     assert failed.value.code == "delivery_failed"
-    assert "48小时" in failed.value.text and "用户下次发消息时" in failed.value.text
+    assert "48小时" in failed.value.text and "下次发消息时" in failed.value.text
     api.send_errcode = 0
     # Nothing more goes out until the user writes; then the kept reply is the passive reply.
     with pytest.raises(HandoffError, match="再次发消息"):
