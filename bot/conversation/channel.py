@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 
@@ -17,8 +18,31 @@ class DeliveryFailed(RuntimeError):
         self.text = text
 
 
+@dataclass(frozen=True)
+class DeliveryLimit:
+    """A channel that may send a user only so many messages (WeChat's customer-service allowance):
+    how many are left, until when (epoch seconds, None: no window is open), how many texts wait
+    for the user's next message, and why nothing can be sent ("" while something can)."""
+
+    remaining: int
+    closes_at: float | None
+    waiting: int
+    refusal: str
+
+    def as_frame(self) -> dict[str, Any]:
+        return {
+            "remaining": self.remaining,
+            "closes_at": self.closes_at,
+            "waiting": self.waiting,
+            "refusal": self.refusal,
+        }
+
+
 class Channel(Protocol):
     name: str
 
     async def deliver(self, conversation_id: str, frame: dict[str, Any]) -> None:
-        """Show one frame to the user; raise DeliveryFailed when it cannot reach them."""
+        """Show one frame to the user; raise DeliveryFailed when it cannot reach them.
+
+        A channel with a sending allowance also offers
+        `async def delivery_limit(conversation_id) -> DeliveryLimit | None`."""

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Protocol
 
 from sqlalchemy.orm import Session
 
-from bot.conversation.channel import DeliveryFailed
+from bot.conversation.channel import DeliveryFailed, DeliveryLimit
 from bot.conversation.frames import MAX_MESSAGE_CHARS, iso_time
 from bot.conversation.hours import WorkingHours
 from bot.conversation.store import ChatStore
@@ -179,6 +179,13 @@ def handoff_frame(handoff: Handoff | None, agent_name: str | None = None, **extr
     return frame
 
 
+LimitOf = Callable[[str], Awaitable[DeliveryLimit | None]]
+
+
+async def _unlimited(conversation_id: str) -> DeliveryLimit | None:
+    return None
+
+
 class HandoffDesk:
     def __init__(
         self, store: ChatStore, rasa: RasaPool, hours: WorkingHours, deliver: Deliver
@@ -187,6 +194,7 @@ class HandoffDesk:
         self.rasa = rasa
         self.hours = hours
         self._deliver = deliver
+        self.delivery_limit: LimitOf = _unlimited  # the pipeline's: WeChat counts its messages
         self.staff: StaffEvents = NoStaff()
         self._positions: dict[int, int] = {}  # last queue position told to each waiting handoff
 
@@ -368,6 +376,9 @@ class HandoffDesk:
         if len(text) > MAX_MESSAGE_CHARS * 4:
             raise HandoffError("too_long", f"消息太长了，请控制在{MAX_MESSAGE_CHARS * 4}字以内。")
         handoff = await self._assigned(conversation_id, agent)
+        limit = await self.delivery_limit(conversation_id)
+        if limit is not None and limit.remaining <= 0:  # refused before it is stored
+            raise HandoffError("quota", limit.refusal)
         data = {"agent": agent.display_name, "agent_id": agent.id}
         frame = await self.store.add_message(
             conversation_id, "staff", text, data, client_message_id=f"staff-{client_id}"[:64]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.conversation.channel import Channel, DeliveryFailed, StoreFailed
+from bot.conversation.channel import Channel, DeliveryFailed, DeliveryLimit, StoreFailed
 from bot.conversation.frames import bot_reply, error_frame, message_frame
 from bot.conversation.handoff import HandoffDesk, StaffEvents
 from bot.conversation.hours import WorkingHours
@@ -48,6 +48,7 @@ class Pipeline:
         self._workers: set[asyncio.Task] = set()
         self._answering: set[int] = set()  # user messages queued or being answered here
         self.desk = HandoffDesk(store, rasa, hours, self.deliver)
+        self.desk.delivery_limit = self.delivery_limit
 
     def register_channel(self, channel: Channel) -> None:
         self.channels[channel.name] = channel
@@ -72,6 +73,12 @@ class Pipeline:
             logger.warning("no channel for conversation %s", conversation_id)
             return
         await channel.deliver(conversation_id, frame)
+
+    async def delivery_limit(self, conversation_id: str) -> DeliveryLimit | None:
+        """The sending allowance of the conversation's channel (WeChat), None when unlimited."""
+        channel = await self.channel_for(conversation_id)
+        limit_of = getattr(channel, "delivery_limit", None)
+        return None if limit_of is None else await limit_of(conversation_id)
 
     # ---- user messages ------------------------------------------------------------------------
 

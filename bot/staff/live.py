@@ -458,6 +458,7 @@ async def open_conversation(
     view = await desk.store.run(lambda s: conversation_view(s, conversation_id))
     app[HUB].watch(ws, conversation_id)
     await send(ws, view)
+    await send_delivery_limit(app, ws, conversation_id, asked=False)
 
 
 async def accept(
@@ -489,6 +490,38 @@ async def reply(
             "client_id": client_id,
             "id": stored["id"],
             "conversation_id": conversation_id,
+        },
+    )
+    await send_delivery_limit(app, ws, conversation_id, asked=False)
+
+
+async def delivery(
+    app: web.Application, ws: web.WebSocketResponse, staff: StaffIdentity, frame: dict[str, Any]
+) -> None:
+    """How many messages the citizen's channel still lets staff send (WeChat), when asked."""
+    conversation_id = _conversation_id(frame)
+    await app[PIPELINE].desk.check_can_view(conversation_id, staff)
+    await send_delivery_limit(app, ws, conversation_id)
+
+
+async def send_delivery_limit(
+    app: web.Application, ws: web.WebSocketResponse, conversation_id: str, asked: bool = True
+) -> None:
+    """A `delivery` frame: the channel's allowance, or `limit: null` when it has none (sent
+    unasked only for a channel with an allowance: WeChat)."""
+    try:
+        limit = await app[PIPELINE].delivery_limit(conversation_id)
+    except Exception:  # the console works without the count
+        logger.exception("could not read the delivery limit of %s", conversation_id)
+        return
+    if limit is None and not asked:
+        return
+    await send(
+        ws,
+        {
+            "type": "delivery",
+            "conversation_id": conversation_id,
+            "limit": None if limit is None else limit.as_frame(),
         },
     )
 
@@ -540,6 +573,7 @@ ACTIONS: dict[str, Action] = {
     "transfer": transfer,
     "handback": hand_back,
     "close": close,
+    "delivery": delivery,
 }
 
 

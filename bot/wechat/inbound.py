@@ -10,12 +10,24 @@ from wechatpy import events, messages
 from wechatpy.messages import BaseMessage
 
 from bot.domain.vocabulary import REQUEST_HUMAN
+from bot.wechat.quota import (
+    EVENT_QUOTA,
+    EVENT_WINDOW_SECONDS,
+    MESSAGE_QUOTA,
+    MESSAGE_WINDOW_SECONDS,
+)
 from bot.wechat.render import UNSUPPORTED_TEXT, welcome_text
 
 # What a shared location asks the bot: the nearest brand guidance stations (the action reads the
 # coordinates from the message metadata, see actions/location.py).
 LOCATION_PAYLOAD = "/find_brand_station"
 HUMAN_WORDS = frozenset({"转人工", "人工", "人工客服", "转人工客服"})
+# "长辈版" typed in WeChat: the web chat switches itself (elder.js); WeChat has its own care mode.
+ELDER_WORDS = frozenset({"长辈版", "大字", "大字版", "老年版"})
+ELDER_MODE_TEXT = (
+    "想在微信里看大字：点“我”→“设置”→“关怀模式”，开启后字更大、颜色更清楚，"
+    "还可以点文字消息听读；也可以在“设置”→“通用”→“字体大小”里把字调大。"
+)
 # "留言 13800000000 想咨询商标续展": leave a call-back request (out of hours, nobody online).
 TICKET_PATTERN = re.compile(r"^留言[\s:：,，]*([0-9][0-9\-－ ]{4,19}[0-9])[\s:：,，]*(.*)$", re.S)
 
@@ -87,6 +99,27 @@ def interpret(message: BaseMessage) -> Intent:
     if isinstance(message, events.BaseEvent):
         return None  # unsubscribe, menu links, template results …: nothing to say
     return Say(UNSUPPORTED_TEXT)  # image, voice without recognition, video, link, file …
+
+
+# The events after which WeChat lets the account send a few customer-service messages.
+ALLOWANCE_EVENTS = (
+    events.SubscribeEvent,
+    events.SubscribeScanEvent,
+    events.ScanEvent,
+    events.ClickEvent,
+    events.ScanCodePushEvent,
+    events.ScanCodeWaitMsgEvent,
+)
+
+
+def allowance_opened(message: BaseMessage) -> tuple[int, int] | None:
+    """(messages, seconds) the account may send after this push, None when it opens nothing
+    (a location report, an unsubscribe, a menu link …)."""
+    if isinstance(message, ALLOWANCE_EVENTS):
+        return EVENT_QUOTA, EVENT_WINDOW_SECONDS
+    if isinstance(message, events.BaseEvent):
+        return None
+    return MESSAGE_QUOTA, MESSAGE_WINDOW_SECONDS  # a message of any type the user sent
 
 
 def human_payload(text: str) -> str | None:

@@ -37,15 +37,19 @@ from bot.wechat.crypto import (
 )
 from bot.wechat.dedupe import Deduper, MemoryDeduper, RedisDeduper
 from bot.wechat.inbound import (
+    ELDER_MODE_TEXT,
+    ELDER_WORDS,
     Ask,
     Intent,
     Say,
     Typed,
+    allowance_opened,
     dedupe_key,
     human_payload,
     interpret,
     ticket_request,
 )
+from bot.wechat.quota import MemoryQuota, QuotaStore, RedisQuota
 from bot.wechat.render import (
     options_last_shown,
     parse_choice,
@@ -150,6 +154,41 @@ async def answer_message(endpoint: WechatEndpoint, message: BaseMessage, deadlin
         message.source
     ):
         return Answer()
+    kept = await allowance_renewed(endpoint, message)
+    try:
+        answer = await answer_intent(endpoint, message, conversation, key, deadline)
+    except Exception:  # what waited still goes out
+        logger.exception("answering a WeChat message failed")
+        answer = Answer(BUSY_TEXT)
+    return with_kept(kept, answer)
+
+
+async def allowance_renewed(endpoint: WechatEndpoint, message: BaseMessage) -> list[str]:
+    """Count the customer-service messages this push allows; the texts that waited for it."""
+    opened = allowance_opened(message)
+    quota = endpoint.channel.quota
+    if opened is None or quota is None:
+        return []
+    try:
+        await quota.opened(message.source, *opened)
+        return await quota.take_kept(message.source)
+    except Exception:  # the answer still goes out; what waits stays for the next message
+        logger.exception("could not read the WeChat allowance of %s", message.source)
+        return []
+
+
+def with_kept(kept: list[str], answer: Answer) -> Answer:
+    """What waited goes first, in the passive reply, merged with the new answer."""
+    if not kept:
+        return answer
+    parts = kept + ([answer.passive] if answer.passive else []) + answer.after
+    messages = split_messages(parts)
+    return Answer(messages[0], messages[1:])
+
+
+async def answer_intent(
+    endpoint: WechatEndpoint, message: BaseMessage, conversation: str, key: str, deadline: float
+) -> Answer:
     intent: Intent = interpret(message)
     if isinstance(intent, Typed):
         intent = await understand_typed(endpoint, conversation, intent)
@@ -169,6 +208,8 @@ async def understand_typed(endpoint: WechatEndpoint, conversation: str, typed: T
     text = typed.text.strip()
     if not text:
         return None
+    if text in ELDER_WORDS:  # handled here, not by the bot's understanding
+        return Say(ELDER_MODE_TEXT)
     ticket = ticket_request(text)
     if ticket is not None:
         return await leave_ticket(endpoint.pipeline, conversation, *ticket)
@@ -271,6 +312,7 @@ async def _wechat_context(app: web.Application) -> AsyncIterator[None]:
     messages_seen: Deduper = MemoryDeduper(DEDUPE_SECONDS)
     location_events: Deduper = MemoryDeduper(LOCATION_EVENT_INTERVAL_SECONDS)
     nonces: Deduper = MemoryDeduper(NONCE_SECONDS)
+    quota: QuotaStore = MemoryQuota()
     settings = app[SETTINGS]
     if settings.redis_url:  # every key under the deployment's REDIS_NAMESPACE
         redis = aioredis.from_url(settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
@@ -284,7 +326,8 @@ async def _wechat_context(app: web.Application) -> AsyncIterator[None]:
         nonces = RedisDeduper(
             redis, namespace, f"nonce:{config.app_id}", NONCE_SECONDS, fallback=nonces
         )
-    channel = WechatChannel(WechatApi(app[HTTP_CLIENT], config, shared_token))
+        quota = RedisQuota(redis, namespace, config.app_id)
+    channel = WechatChannel(WechatApi(app[HTTP_CLIENT], config, shared_token), quota)
     pipeline.register_channel(channel)
     app[WECHAT] = WechatEndpoint(
         config, pipeline, channel, messages_seen, location_events, nonces, redis

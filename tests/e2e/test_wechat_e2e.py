@@ -307,7 +307,9 @@ async def test_staff_reply_in_a_handoff_and_the_48_hour_window(
             error = await staff.wait_for(is_type("error", code="delivery_failed"))
         finally:
             fake_api.send_errcode = 0
-        assert "48小时" in error["text"]
+        assert "48小时" in error["text"] and "下次发消息时" in error["text"]
+        # Kept, not lost: it comes in the passive reply to the user's next message.
+        assert await ask(http, gateway, openid, "在的") == "【人工客服 王小明】\n还在吗？"
         await staff.send({"type": "close", "conversation_id": conversation})
         rating = await asyncio.to_thread(fake_api.wait_for_sends, openid, 4, ANSWER_SECONDS)
         assert "5. 非常满意" in rating[-1]

@@ -5,6 +5,11 @@ The API fake (api.weixin.qq.com) runs its own event loop in a thread, so the gat
 in-process tests can both use it, whatever pytest's loop does. It issues access tokens (with a
 lifetime the test chooses), can expire all of them at once, records every customer-service send,
 and can be told to refuse sends with an error code (e.g. 45015: the 48-hour window has passed).
+
+With `enforce_quotas` it counts customer-service messages as WeChat does since June 2023: after
+a user's message 5 within 48 hours, after a follow, a menu click or a scan 3 within one minute
+(not added up: the larger count and the later end), answering 45047 when they are spent and
+45015 when no window is open. Tests tell it what the user did with `saw_push(xml)`.
 """
 
 from __future__ import annotations
@@ -139,6 +144,10 @@ class Sent:
     token: str
 
 
+# Events after which WeChat allows a few customer-service messages.
+ALLOWANCE_EVENTS = ("subscribe", "SCAN", "CLICK", "scancode_push", "scancode_waitmsg")
+
+
 @dataclass
 class FakeWechat:
     app_id: str = APP_ID
@@ -149,6 +158,10 @@ class FakeWechat:
     token_requests: int = 0
     sends: list[Sent] = field(default_factory=list)
     refused: list[tuple[int, str]] = field(default_factory=list)  # (errcode, token) of refusals
+    enforce_quotas: bool = False
+    message_quota: tuple[int, float] = (5, 48 * 3600)  # (messages, seconds) after a message
+    event_quota: tuple[int, float] = (3, 60)  # after a follow, a menu click or a scan
+    _windows: dict[str, tuple[int, float]] = field(default_factory=dict)  # openid → (left, end)
     _tokens: dict[str, float] = field(default_factory=dict)  # token → expiry (time.time)
     _counter: itertools.count = field(default_factory=lambda: itertools.count(1))
     _changed: threading.Condition = field(default_factory=threading.Condition)
@@ -162,6 +175,45 @@ class FakeWechat:
         return f"http://127.0.0.1:{self.port}"
 
     # ---- what tests do -------------------------------------------------------------------------
+
+    def saw_push(self, xml: str) -> None:
+        """WeChat delivered this push to the account: the customer-service allowance it opens."""
+        fields = xmltodict.parse(xml)["xml"]
+        openid = fields["FromUserName"]
+        if fields["MsgType"] != "event":
+            quota, seconds = self.message_quota
+        elif fields.get("Event") in (
+            "subscribe",
+            "SCAN",
+            "CLICK",
+            "scancode_push",
+            "scancode_waitmsg",
+        ):
+            quota, seconds = self.event_quota
+        else:
+            return  # unsubscribe, a location report, a menu link: nothing is allowed
+        now = time.time()
+        with self._changed:
+            left, end = self._windows.get(openid, (0, 0.0))
+            if end <= now:
+                left, end = 0, 0.0
+            self._windows[openid] = (max(left, quota), max(end, now + seconds))
+
+    def allowance(self, openid: str) -> int:
+        """Customer-service messages the user may still be sent now."""
+        with self._changed:
+            left, end = self._windows.get(openid, (0, 0.0))
+            return left if end > time.time() else 0
+
+    def _use_allowance(self, openid: str) -> int:
+        """0 and one message fewer, or the errcode WeChat answers (called holding the lock)."""
+        left, end = self._windows.get(openid, (0, 0.0))
+        if end <= time.time():
+            return 45015  # response out of time limit
+        if left <= 0:
+            return 45047  # out of response count limit
+        self._windows[openid] = (left - 1, end)
+        return 0
 
     def expire_tokens(self) -> None:
         """Every token issued so far is expired now (WeChat then answers 42001)."""
@@ -232,6 +284,12 @@ class FakeWechat:
             content = body.get("text", {}).get("content", "")
             if len(content.encode("utf-8")) > 2048:
                 return web.json_response({"errcode": 45002, "errmsg": "content size out of limit"})
+            if self.enforce_quotas:
+                errcode = self._use_allowance(body["touser"])
+                if errcode:
+                    self.refused.append((errcode, token))
+                    self._changed.notify_all()
+                    return web.json_response({"errcode": errcode, "errmsg": f"quota {errcode}"})
             self.sends.append(Sent(body["touser"], body["msgtype"], content, token))
             self._changed.notify_all()
         return web.json_response({"errcode": 0, "errmsg": "ok"})

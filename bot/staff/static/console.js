@@ -35,6 +35,7 @@
     not_found: "会话不存在或已结束",
     bad_frame: "请求无效",
     delivery_failed: "消息未能送达市民",
+    quota: "微信客服消息额度已用完",
   };
 
   const root = document.getElementById("console");
@@ -55,7 +56,7 @@
     transcript: $("transcript"), citizenTyping: $("citizen-typing"),
     composer: $("composer"), reply: $("reply"), send: $("send"), canned: $("canned"), hint: $("composer-hint"),
     notes: $("notes"), emptyNotes: $("empty-notes"), noteForm: $("note-form"), noteText: $("note-text"), addNote: $("add-note"),
-    toasts: $("toasts"),
+    toasts: $("toasts"), deliveryLimit: $("delivery-limit"),
   };
 
   let agents = [];
@@ -350,6 +351,7 @@
   function openConversation(conversationId) {
     if (!conversationId) return;
     select(conversationId);
+    ui.deliveryLimit.hidden = true; // until the server says (only WeChat conversations have one)
     sendFrame({ type: "open", conversation_id: conversationId });
   }
 
@@ -457,7 +459,7 @@
     const m = frame.message || {};
     if (current && frame.conversation_id === current.id) {
       addLine(m);
-      if (m.type === "user") ui.citizenTyping.hidden = true;
+      if (m.type === "user") { ui.citizenTyping.hidden = true; askDeliveryLimit(); }
       return;
     }
     if (m.type === "user") {
@@ -478,6 +480,7 @@
     const reopening = current && !current.loaded && current.silent && frame.conversation_id === current.id;
     // A conversation re-opened after a reconnect that is no longer ours just closes, quietly.
     if (!reopening) toast(frame.text || ERRORS[frame.code] || "操作失败", "error");
+    if (frame.code === "quota" || frame.code === "delivery_failed") askDeliveryLimit();
     if (frame.code === "taken" || frame.code === "not_found") { // an accept lost: forget it
       acceptedByMe.forEach(function (id) { if (!mineIds || !mineIds.has(id)) acceptedByMe.delete(id); });
     }
@@ -506,6 +509,31 @@
     if (!item) { if (frame.id !== undefined) shownIds.add(frame.id); return; }
     pending.delete(frame.client_id);
     markSent(item, frame.id);
+  }
+
+  // ---- WeChat's allowance: how many replies can still reach the citizen ------------------------
+
+  function askDeliveryLimit() {
+    if (current && !ui.deliveryLimit.hidden) sendFrame({ type: "delivery", conversation_id: current.id });
+  }
+
+  function onDeliveryLimit(frame) {
+    if (!current || frame.conversation_id !== current.id) return;
+    const limit = frame.limit;
+    const line = ui.deliveryLimit;
+    line.hidden = !limit;
+    if (!limit) return;
+    let text;
+    if (limit.remaining > 0) {
+      const closes = new Date(limit.closes_at * 1000);
+      text = "微信客服消息：还可发送 " + limit.remaining + " 条，" + (closes.getMonth() + 1) + "月" +
+        closes.getDate() + "日 " + clock(closes) + " 前有效";
+    } else {
+      text = "微信客服消息额度已用完：需等市民再次发消息后才能回复";
+    }
+    if (limit.waiting > 0) text += "（另有 " + limit.waiting + " 条待市民回复后送达）";
+    line.textContent = text;
+    line.classList.toggle("is-spent", limit.remaining <= 0);
   }
 
   // ---- notes ---------------------------------------------------------------------------------
@@ -695,6 +723,7 @@
       case "error": onError(frame); break;
       case "ack": onAck(frame); break;
       case "accepted": onAccepted(frame); break;
+      case "delivery": onDeliveryLimit(frame); break;
       case "agents": agents = Array.isArray(frame.agents) ? frame.agents : agents; renderAgents(); renderHeader(); break;
       default: break; // a newer server's frame
     }

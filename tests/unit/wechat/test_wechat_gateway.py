@@ -28,6 +28,7 @@ from bot.db.migrate import upgrade
 from bot.db.staff import StaffUser
 from bot.settings import Settings
 from bot.web.keys import PIPELINE
+from bot.wechat.quota import MORE_NOTICE, without_notice
 from bot.wechat.render import UNSUPPORTED_TEXT
 from bot.wechat.routes import WECHAT, WECHAT_CONFIG
 from tests.conftest import require_service
@@ -45,6 +46,7 @@ from tests.support.fake_wechat import (
     text_xml,
     xml_of,
 )
+from tests.support.staff_login import add_account, logged_in
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 
@@ -94,7 +96,7 @@ async def rasa() -> AsyncIterator[ScriptedRasa]:
 
 @pytest.fixture()
 def api() -> Iterator[FakeWechat]:
-    fake = FakeWechat().start()
+    fake = FakeWechat(enforce_quotas=True).start()
     yield fake
     fake.stop()
 
@@ -105,6 +107,7 @@ class Wechat:
 
     client: TestClient
     database_url: str
+    api: FakeWechat
     openid: str = field(default_factory=new_openid)
 
     @property
@@ -112,6 +115,7 @@ class Wechat:
         return self.client.server.app
 
     async def push(self, xml: str, mode: str = "safe") -> tuple[int, dict[str, Any] | None]:
+        self.api.saw_push(xml)  # WeChat counts what the user did before the account hears of it
         signed = sign(xml, mode)
         response = await self.client.post("/wechat", params=signed.params, data=signed.body)
         body = await response.text()
@@ -160,7 +164,7 @@ async def make_gateway(
         for name, value in variables.items():
             monkeypatch.setenv(name, value)
         settings = Settings.from_env()
-        return Wechat(await aiohttp_client(create_app(settings)), settings.database_url)
+        return Wechat(await aiohttp_client(create_app(settings)), settings.database_url, api)
 
     return make
 
@@ -491,6 +495,14 @@ async def test_other_message_types_get_a_polite_explanation(
     assert rasa.received == []
 
 
+async def test_changbeiban_points_to_wechats_care_mode_without_the_bot(
+    wechat: Wechat, rasa: ScriptedRasa
+) -> None:
+    assert "关怀模式" in await wechat.say("长辈版")
+    assert "关怀模式" in await wechat.say("大字")
+    assert rasa.messages() == []
+
+
 async def test_recognised_speech_is_a_question(wechat: Wechat, rasa: ScriptedRasa) -> None:
     voice = {"MsgType": "voice", "MediaId": "m", "Format": "amr", "Recognition": "专利预审怎么申请",
              "MsgId": new_msg_id()}  # fmt: skip
@@ -608,8 +620,12 @@ async def test_staff_replies_reach_the_user_and_failures_reach_staff(
     with pytest.raises(HandoffError) as failed:
         await desk.staff_reply(conversation, agent, "c3", "还在吗？")
     assert failed.value.code == "delivery_failed"
-    assert "48小时" in failed.value.text
+    assert "48小时" in failed.value.text and "下次发消息时" in failed.value.text
     api.send_errcode = 0
+    # Nothing more goes out until the user writes; then the kept reply is the passive reply.
+    with pytest.raises(HandoffError, match="再次发消息"):
+        await desk.staff_reply(conversation, agent, "c4", "请回复我")
+    assert await wechat.say("在的") == "【人工客服 王小明】\n还在吗？"
     await desk.close(conversation, agent)
     closing = await asyncio.to_thread(api.wait_for_sends, wechat.openid, 5)
     assert closing[-2:][0].startswith("本次人工服务已结束") and "5. 非常满意" in closing[-1]
@@ -624,3 +640,164 @@ def test_settings_without_a_token_serve_no_wechat_route(tmp_path: Path, monkeypa
     app = create_app(settings)
     assert WECHAT_CONFIG not in app and WECHAT not in app
     assert not any(r.resource.canonical == "/wechat" for r in app.router.routes() if r.resource)
+
+
+# ---- WeChat's customer-service allowance ------------------------------------------------------
+
+
+def whole(texts: list[str]) -> str:
+    """Messages as the user reads them one after another, without the "more" notices."""
+    return "\n".join(without_notice(t) for t in texts)
+
+
+async def test_a_long_answer_arrives_whole_within_the_allowance(
+    wechat: Wechat, rasa: ScriptedRasa, api: FakeWechat
+) -> None:
+    long_text = "\n".join(f"第{i}条：" + "知识产权" * 40 for i in range(40))  # ~20 KB: 10 messages
+    rasa.script["全部说明"] = [{"text": long_text}]
+    passive = await wechat.say("全部说明")
+    sent = await asyncio.to_thread(api.wait_for_sends, wechat.openid, 5)
+    await asyncio.sleep(0.3)
+    sent = api.sent_to(wechat.openid)
+    assert len(sent) == 5 and api.refused == []  # the whole allowance, nothing WeChat refused
+    assert sent[-1].endswith(MORE_NOTICE) and all(len(m.encode()) <= 2048 for m in sent)
+    assert api.allowance(wechat.openid) == 0
+    # "回复任意内容查看后续": the next message brings the rest, first in the passive reply.
+    rasa.script["好"] = [{"text": "还有什么可以帮您？"}]
+    following = await wechat.say("好")
+    assert following and not following.startswith("还有什么")
+    await asyncio.sleep(0.3)
+    rest = api.sent_to(wechat.openid)[5:]
+    read = whole([passive, *sent, following, *rest])
+    assert read.replace("\n\n", "\n").startswith(long_text)
+    assert read.endswith("还有什么可以帮您？") and api.refused == []
+
+
+async def test_a_staff_burst_past_the_allowance_is_refused_and_nothing_is_lost(
+    wechat: Wechat, rasa: ScriptedRasa, api: FakeWechat
+) -> None:
+    conversation = "wx-" + wechat.openid
+    assert await wechat.say("你好") == "答：你好"
+    agent = add_agent(wechat.database_url, "王小明")
+    with session_factory(wechat.database_url)() as session:
+        handoff = handoffs.create_handoff(session, conversation, "user", [], handoffs.WAITING)
+    pipeline = wechat.app[PIPELINE]
+    desk = pipeline.desk
+    await desk.accept(handoff.id, agent)  # "已接入": 1 of 5
+    limit = await pipeline.delivery_limit(conversation)
+    assert limit is not None and limit.remaining == 4 and limit.refusal == ""
+    assert limit.closes_at is not None and 47 * 3600 < limit.closes_at - time.time() <= 48 * 3600
+    for n in range(4):
+        await desk.staff_reply(conversation, agent, f"r{n}", f"第{n}条回复")
+    with pytest.raises(HandoffError) as refused:
+        await desk.staff_reply(conversation, agent, "r4", "第4条回复")
+    assert refused.value.code == "quota" and "5条" in refused.value.text
+    assert "再次发消息" in refused.value.text
+    assert (await pipeline.delivery_limit(conversation)).remaining == 0
+    assert len(api.sent_to(wechat.openid)) == 5 and api.refused == []
+    with session_factory(wechat.database_url)() as session:  # refused before it was stored
+        stored = session.execute(select(Message.text).where(Message.role == "staff")).scalars()
+        assert list(stored) == [f"第{n}条回复" for n in range(4)]
+    # The user writes again: five more.
+    assert await wechat.say("收到") == ""
+    assert (await pipeline.delivery_limit(conversation)).remaining == 5
+    await desk.staff_reply(conversation, agent, "r5", "好的")
+    assert api.sent_to(wechat.openid)[-1] == "【人工客服 王小明】\n好的"
+
+
+async def test_wechat_refusing_a_send_keeps_the_rest_for_the_next_message(
+    wechat: Wechat, rasa: ScriptedRasa, api: FakeWechat
+) -> None:
+    """WeChat counts stricter than the gateway (here 2): 45047, and the text waits."""
+    api.message_quota = (2, 48 * 3600)
+    long_text = "\n".join(f"第{i}段：" + "商标注册" * 40 for i in range(16))  # 4 messages
+    rasa.script["详细"] = [{"text": long_text}]
+    passive = await wechat.say("详细")
+    await asyncio.to_thread(api.wait_for_refusals, 1)
+    await asyncio.sleep(0.3)
+    sent = api.sent_to(wechat.openid)
+    assert len(sent) == 2 and api.refused[0][0] == 45047
+    following = await wechat.say("继续")
+    await asyncio.sleep(0.3)
+    rest = api.sent_to(wechat.openid)[2:]
+    assert whole([passive, *sent, following, *rest]).replace("\n\n", "\n").startswith(long_text)
+
+
+async def test_a_follow_allows_three_messages_and_a_message_five(
+    wechat: Wechat, rasa: ScriptedRasa, api: FakeWechat
+) -> None:
+    conversation = "wx-" + wechat.openid
+    channel = wechat.app[WECHAT].channel  # a follow stores nothing: asked of the channel itself
+    status, _ = await wechat.push(xml_of({"MsgType": "event", "Event": "subscribe"}, wechat.openid))
+    assert status == 200
+    limit = await channel.delivery_limit(conversation)
+    assert limit.remaining == 3 and 0 < limit.closes_at - time.time() <= 60
+    assert await wechat.say("你好") == "答：你好"
+    limit = await channel.delivery_limit(conversation)
+    assert limit.remaining == 5 and limit.closes_at - time.time() > 47 * 3600
+
+
+async def test_gateways_sharing_redis_share_the_allowance(
+    make_gateway: GatewayFactory, rasa: ScriptedRasa, api: FakeWechat
+) -> None:
+    client = redis_or_skip()
+    namespace = f"test-{uuid.uuid4().hex[:12]}"
+    first = await make_gateway(REDIS_URL=REDIS_URL, REDIS_NAMESPACE=namespace)
+    second = await make_gateway(REDIS_URL=REDIS_URL, REDIS_NAMESPACE=namespace)
+    second.openid = first.openid
+    conversation = "wx-" + first.openid
+    try:
+        assert await first.say("你好") == "答：你好"  # heard by the first gateway
+        limit = await second.app[PIPELINE].delivery_limit(conversation)  # counted by the second
+        assert limit is not None and limit.remaining == 5
+        for n in range(5):
+            await second.app[WECHAT].channel.send(conversation, [f"通知{n}"])
+        await first.app[WECHAT].channel.send(conversation, ["第六条"])  # kept, not refused
+        assert api.refused == [] and len(api.sent_to(first.openid)) == 5
+        assert (await first.app[PIPELINE].delivery_limit(conversation)).waiting == 1
+        assert await second.say("在吗") == "第六条\n\n答：在吗"
+    finally:
+        forget_namespace(client, namespace)
+        client.close()
+
+
+async def test_the_console_shows_the_allowance_and_refuses_past_it(
+    wechat: Wechat, rasa: ScriptedRasa, api: FakeWechat
+) -> None:
+    """Staff in the live console (/staff/ws): the count with the conversation, the refusal with
+    the reason, the count again once the citizen writes."""
+    conversation = "wx-" + wechat.openid
+    assert await wechat.say("你好") == "答：你好"
+    username = f"agent{uuid.uuid4().hex[:6]}"
+    add_account(wechat.database_url, username, name="王小明")
+    with session_factory(wechat.database_url)() as session:
+        handoff = handoffs.create_handoff(session, conversation, "user", [], handoffs.WAITING)
+    await logged_in(wechat.client, username)
+    origin = str(wechat.client.make_url("/")).rstrip("/")
+    async with wechat.client.ws_connect("/staff/ws", origin=origin) as ws:
+
+        async def next_of(kind: str) -> dict[str, Any]:
+            while True:
+                frame = await ws.receive_json(timeout=5)
+                if frame["type"] == kind and frame.get("conversation_id") in (None, conversation):
+                    return frame
+
+        await next_of("hello")
+        await ws.send_json({"type": "accept", "handoff_id": handoff.id})
+        limit = (await next_of("delivery"))["limit"]  # with the conversation it opened
+        assert limit["remaining"] == 4 and limit["refusal"] == ""  # "已接入" used one
+        assert 47 * 3600 < limit["closes_at"] - time.time() <= 48 * 3600
+        for n in range(4):
+            text = f"第{n}条"
+            await ws.send_json({"type": "reply", "id": f"c{n}", "conversation_id": conversation,
+                                "text": text})  # fmt: skip
+            await next_of("ack")
+            assert (await next_of("delivery"))["limit"]["remaining"] == 3 - n
+        await ws.send_json({"type": "reply", "id": "c4", "conversation_id": conversation,
+                            "text": "第4条"})  # fmt: skip
+        refused = await next_of("error")
+        assert refused["code"] == "quota" and "5条" in refused["text"]
+        assert await wechat.say("好的") == ""  # to staff; the allowance is back
+        await ws.send_json({"type": "delivery", "conversation_id": conversation})
+        assert (await next_of("delivery"))["limit"]["remaining"] == 5
+    assert len(api.sent_to(wechat.openid)) == 5 and api.refused == []
