@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import aiohttp
 import aiohttp_jinja2
@@ -14,7 +15,7 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 from bot.conversation.bus import make_bus
 from bot.conversation.hours import WorkingHours
-from bot.conversation.pipeline import Pipeline
+from bot.conversation.pipeline import BackOffice, Pipeline
 from bot.conversation.store import ChatStore
 from bot.rasa.pool import RasaPool
 from bot.settings import Settings
@@ -39,8 +40,16 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
             http, settings.rasa_urls, settings.rasa_timeout, settings.rasa_auth_token
         )
         hours = WorkingHours.parse(settings.handoff_hours, settings.handoff_timezone)
+        back_office = BackOffice(
+            rating_idle=timedelta(minutes=settings.rating_idle_minutes),
+            follow_up_days=settings.follow_up_days,
+            lookup_max_tries=settings.lookup_max_tries,
+        )
         app[PIPELINE] = Pipeline(
-            ChatStore(settings.database_url, settings.db_timeout), app[RASA_CLIENT], hours
+            ChatStore(settings.database_url, settings.db_timeout),
+            app[RASA_CLIENT],
+            hours,
+            back_office,
         )
         app[BUS] = make_bus(settings.redis_url, settings.redis_namespace)
         await app[BUS].start()
