@@ -161,9 +161,10 @@ def _rate(
     rating.comment = comment or None
     rating.rated_at = utcnow()
     if score in BAD_SCORES:
+        session.flush()  # the rating's id
         session.add(
             FollowUp(
-                rating=rating,
+                rating_id=rating.id,
                 status=FOLLOW_OPEN,
                 due_on=calendar.add_workdays(rated_on, due_days),
                 phone=contact_phone(session, rating.conversation_id),
