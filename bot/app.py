@@ -19,6 +19,7 @@ from bot.conversation.pipeline import BackOffice, Pipeline
 from bot.conversation.store import ChatStore
 from bot.rasa.pool import RasaPool
 from bot.settings import Settings
+from bot.staff.backoffice_pages import setup_backoffice_pages
 from bot.staff.knowledge_pages import setup_knowledge_pages
 from bot.staff.live import setup_staff_live
 from bot.staff.pages import setup_staff_pages
@@ -80,6 +81,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_webchat(app)
     setup_staff_pages(app)
     setup_knowledge_pages(app)
+    setup_backoffice_pages(app)  # leads, follow-ups, ratings, calendar (issue 16)
     setup_staff_live(app)
     setup_wechat(app)  # only when WECHAT_TOKEN is set
     app.router.add_get("/healthz", healthz)

@@ -95,7 +95,7 @@ class WorkingHours:
 
 
 def opening_text(opening: datetime | None) -> str:
-    """"1月2日 9:00" (the citizen's "下一个工作时间"); empty when unknown."""
+    """ "1月2日 9:00" (the citizen's "下一个工作时间"); empty when unknown."""
     if opening is None:
         return ""
     return f"{opening.month}月{opening.day}日 {opening.hour}:{opening:%M}"

@@ -78,7 +78,9 @@ class StatusLookups:
             if digits is None:
                 await self.store.run(lambda s: lookups.start_lookup(s, conversation_id, reference))
                 return ASK_DIGITS_TEXT
-            return await self.store.run(lambda s: self._check(s, conversation_id, reference, digits))
+            return await self.store.run(
+                lambda s: self._check(s, conversation_id, reference, digits)
+            )
         digits_match = DIGITS_PATTERN.match(unicodedata.normalize("NFKC", text).strip())
         if digits_match is None:
             return None

@@ -35,7 +35,7 @@ REFUSED_TEXT = {
 
 
 def rating_request_trigger(reply: dict[str, Any]) -> str | None:
-    """"thank"/"goodbye" of the bot's `{"custom": {"rating_request": {"after": …}}}`, else None."""
+    """ "thank"/"goodbye" of the bot's `{"custom": {"rating_request": {"after": …}}}`, else None."""
     custom = reply.get("custom")
     if not isinstance(custom, dict) or RATING_REQUEST not in custom:
         return None

@@ -69,7 +69,11 @@ def lead_by_reference(session: Session, reference: str) -> ConsultationRequest |
 
 NEW, CONTACTED, CLOSED = LEAD_STATUSES
 # Leads only move forward; new → closed directly is allowed (a duplicate, a wrong number).
-LEAD_MOVES: dict[str, tuple[str, ...]] = {NEW: (CONTACTED, CLOSED), CONTACTED: (CLOSED,), CLOSED: ()}
+LEAD_MOVES: dict[str, tuple[str, ...]] = {
+    NEW: (CONTACTED, CLOSED),
+    CONTACTED: (CLOSED,),
+    CLOSED: (),
+}
 
 
 class LeadEvent(Base):

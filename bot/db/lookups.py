@@ -72,6 +72,7 @@ def pending_lookup(session: Session, conversation_id: str, since: datetime) -> S
 def wrong_tries(session: Session, conversation_id: str, reference: str, since: datetime) -> int:
     """Wrong answers since `since` in this conversation or for this reference (whichever is
     more): neither many numbers from one chat nor one number from many chats can be guessed."""
+
     def count(*where: object) -> int:
         return int(
             session.execute(

@@ -1,5 +1,6 @@
-"""Every rating a citizen gives (of a handoff, or of a conversation the bot handled alone) and the
-follow-up (回访) a bad one opens: 不满意 and 非常不满意 are called back within a number of working days.
+"""Every rating a citizen gives (of a handoff, or of a conversation the bot handled alone) and
+the follow-up (回访) a bad one opens: 不满意 and 非常不满意 are called back within a number of
+working days.
 
 A conversation is offered the bot-only rating at most once (unique per conversation and subject);
 a handoff is rated once.

@@ -36,7 +36,7 @@ def known_years() -> tuple[int, int]:
 
 
 def holiday_name(day: date) -> str | None:
-    """"国庆节" etc. for a statutory holiday (None otherwise, or when unknown)."""
+    """ "国庆节" etc. for a statutory holiday (None otherwise, or when unknown)."""
     try:
         on_holiday, holiday = chinese_calendar.get_holiday_detail(day)
     except NotImplementedError:

@@ -224,9 +224,7 @@ class RasaPool:
     async def user_intents(self, conversation_id: str) -> list[str]:
         """The intents of the conversation's user messages, oldest first (Rasa's tracker)."""
         path = f"/conversations/{quote(conversation_id, safe='')}/tracker"
-        return await self._call(
-            conversation_id, lambda url, t: self._get_intents(url + path, t)
-        )
+        return await self._call(conversation_id, lambda url, t: self._get_intents(url + path, t))
 
     async def is_up(self) -> bool:
         """At least one replica answers (the service works, possibly degraded)."""

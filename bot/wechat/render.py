@@ -28,8 +28,7 @@ RATING_PROMPT = (
 )
 # The bot-only rating (a conversation without a person), as numbers: one message of the quota.
 BOT_RATING_PROMPT = (
-    "请为本次咨询服务评分，回复数字：\n"
-    "5. 非常满意\n4. 满意\n3. 基本满意\n2. 不满意\n1. 非常不满意"
+    "请为本次咨询服务评分，回复数字：\n5. 非常满意\n4. 满意\n3. 基本满意\n2. 不满意\n1. 非常不满意"
 )
 UNSUPPORTED_TEXT = (
     "抱歉，我暂时只能看懂文字消息和位置。请用文字描述您的问题，"

@@ -242,9 +242,7 @@ def rating_pending(history: list[conversations.Message], handoff: handoffs.Hando
     return ended is not None and not any(m.role == "bot" and m.created_at >= ended for m in history)
 
 
-def bot_rating_pending(
-    history: list[conversations.Message], rating: ratings.Rating | None
-) -> bool:
+def bot_rating_pending(history: list[conversations.Message], rating: ratings.Rating | None) -> bool:
     """The bot-only rating prompt is the last thing shown: offered, unanswered, no bot answer
     since."""
     if rating is None or rating.score is not None:

@@ -82,7 +82,9 @@ async def test_a_good_rating_opens_no_follow_up_and_an_unoffered_one_is_refused(
 
 def add_lead(database_url: str, phone: str = "13912345678") -> str:
     with session_factory(database_url)() as db:
-        return store_lead(db, company="宁波某某科技有限公司", contact_name="李", phone=phone).reference
+        return store_lead(
+            db, company="宁波某某科技有限公司", contact_name="李", phone=phone
+        ).reference
 
 
 def bot_texts(frames: list[dict]) -> list[str]:
