@@ -8,14 +8,7 @@ from sqlalchemy import select
 from bot.db.engine import session_factory
 from bot.db.leads import store_lead
 from bot.db.ratings import FollowUp, Rating
-from tests.unit.wechat.test_wechat_gateway import (  # noqa: F401  (fixtures)
-    ScriptedRasa,
-    Wechat,
-    api,
-    make_gateway,
-    rasa,
-    wechat,
-)
+from tests.unit.wechat.test_wechat_gateway import ScriptedRasa, Wechat
 
 RATING_REQUEST = {"custom": {"rating_request": {"after": "goodbye"}}}
 
