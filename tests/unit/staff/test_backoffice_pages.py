@@ -90,7 +90,7 @@ async def test_exports_mask_phone_numbers(
     client: TestClient, database_url: str, admin: int
 ) -> None:
     add_lead(database_url)
-    add_lead(database_url, company="=HYPERLINK(\"http://evil.example\")")
+    add_lead(database_url, company='=HYPERLINK("http://evil.example")')
     await logged_in(client, "lihua")
     response = await client.get("/staff/leads.csv")
     assert response.status == 200 and "attachment" in response.headers["Content-Disposition"]
