@@ -66,6 +66,19 @@ class LeadFeed:
             for ws in list(self.sockets):
                 await send(ws, frame)
 
+    async def catch_up(self, ws: web.WebSocketResponse, since: str) -> None:
+        """A page rendered with leads up to `since`: what came before its socket opened."""
+        settings = self.app[SETTINGS]
+        if self.last_id is None:
+            self.last_id = await run_db(settings.database_url, leads.latest_lead_id, 5.0)
+        if not since.isdigit():
+            return
+        after, upto = int(since), self.last_id
+        missed = await run_db(settings.database_url, lambda s: leads.leads_after(s, after), 5.0)
+        for lead in missed:
+            if lead.id <= upto:  # later ones come with the next poll, to every page
+                await send(ws, lead_frame(lead))
+
     async def run(self) -> None:
         while True:
             await asyncio.sleep(POLL_SECONDS)
@@ -90,6 +103,7 @@ async def lead_socket(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=4096)
     await ws.prepare(request)
     feed = request.app[FEED]
+    await feed.catch_up(ws, request.query.get("since", ""))
     feed.sockets[ws] = staff
     watcher = asyncio.create_task(_watch(ws, check))
     try:

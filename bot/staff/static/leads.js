@@ -50,7 +50,9 @@
     note.hidden = false;
   }
 
-  const connection = reconnectingSocket("/staff/api/leads/live", {
+  // Leads stored between the page's rendering and the socket's opening come first (catch-up).
+  const since = encodeURIComponent(table.dataset.latestId || "");
+  const connection = reconnectingSocket("/staff/api/leads/live?since=" + since, {
     onState: function () {},
     onFrame: function (frame) {
       if (frame.type === "new_lead" && frame.lead) addLead(frame.lead);
