@@ -140,9 +140,10 @@ def test_a_lead_arrives_live_is_contacted_and_the_citizen_looks_it_up(
         add_account(database_url, other, "agent", "赵磊")
         base = gateway.url.rstrip("/")
         leads_page = sign_in(browser, base, agent, contexts, "/staff/leads")
+        gateway.rasa.reply = [{"text": "好的，请问贵公司的名称是？"}]
         citizen = open_chat(browser, gateway.url, contexts)
         ask(citizen, "我想登记保险咨询")
-        expect(citizen.locator(".msg--bot", has_text="您好")).to_be_visible()
+        expect(citizen.locator(".msg--bot", has_text="贵公司的名称")).to_be_visible()
         with session_factory(database_url)() as db:  # what the action server stores at the end
             reference = store_lead(
                 db, company="宁波甬江科技有限公司", contact_name="陈先生", phone=CONTACT_PHONE,
