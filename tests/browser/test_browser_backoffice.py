@@ -178,7 +178,7 @@ def test_a_bot_only_conversation_is_rated_bad_and_the_follow_up_closed(
         rate_bad_and_close_follow_up(browser, gateway.url.rstrip("/"), citizen, admin, contexts)
 
 
-# ---- against the real stack -----------------------------------------------------------------------
+# ---- against the real stack -----------------------------------------------------------------
 
 
 @pytest.mark.e2e
