@@ -81,8 +81,11 @@ def claim_and_contact(leads_page: Page, reference: str) -> None:
     expect(leads_page.locator("#lead-status")).to_have_text("已联系")
 
 
-def look_up(citizen: Page, reference: str) -> None:
-    ask(citizen, f"查询 {reference}")
+def look_up(citizen: Page, reference: str, by_button: bool = False) -> None:
+    if by_button:  # the button under the lead's confirmation
+        citizen.get_by_role("button", name=f"查询 {reference}").click()
+    else:
+        ask(citizen, f"查询 {reference}")
     expect(citizen.locator(".msg--bot", has_text="后四位")).to_be_visible()
     ask(citizen, CONTACT_PHONE[-4:])
     expect(
@@ -203,7 +206,7 @@ def test_real_stack_consultation_form_lead_contacted_and_looked_up(
     found = re.search(r"编号 (ZX-[2-9A-Z]{6})", done.inner_text())
     assert found, done.inner_text()
     claim_and_contact(leads_page, found.group(1))
-    look_up(citizen, found.group(1))
+    look_up(citizen, found.group(1), by_button=True)
 
 
 @pytest.mark.e2e
