@@ -27,6 +27,8 @@ RATING_REQUEST = "rating_request"
 MAX_COMMENT_CHARS = 500
 # A card offered this long ago is not shown again after a reload.
 SHOW_OFFER_FOR = timedelta(days=1)
+# WeChat's "意见 …" after a score adds to a rating given this recently.
+COMMENT_WITHIN = timedelta(hours=1)
 REFUSED_TEXT = {
     RatingRefused.NOT_FOUND: "现在没有需要评价的服务。",
     RatingRefused.NOT_CLOSED: "现在没有需要评价的服务。",
@@ -111,6 +113,16 @@ class BotRatings:
         )
         if refused is not None:
             raise ValueError(REFUSED_TEXT[refused])
+
+    async def add_comment(self, conversation_id: str, comment: str) -> bool:
+        """A comment after a rating given within COMMENT_WITHIN; False when there is none."""
+        comment = comment.strip()[:MAX_COMMENT_CHARS]
+        since = utcnow() - COMMENT_WITHIN
+        if not comment:
+            return False
+        return await self.store.run(
+            lambda s: ratings.add_comment(s, conversation_id, comment, since)
+        )
 
     async def topic(self, conversation_id: str) -> str | None:
         """The latest knowledge topic the citizen asked about (from Rasa's tracker), if any."""

@@ -234,6 +234,26 @@ def save_handoff_rating(
     return None
 
 
+def add_comment(session: Session, conversation_id: str, comment: str, since: datetime) -> bool:
+    """A comment sent after the score (WeChat: "意见 …"): on the conversation's latest rating,
+    given after `since` and still without one."""
+    rating = session.execute(
+        select(Rating)
+        .where(Rating.conversation_id == conversation_id, Rating.rated_at >= since)
+        .order_by(Rating.rated_at.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if rating is None or rating.comment:
+        return False
+    rating.comment = comment
+    if rating.handoff_id is not None:
+        handoff = session.get(Handoff, rating.handoff_id)
+        if handoff is not None:
+            handoff.rating_comment = comment
+    session.commit()
+    return True
+
+
 # ---- the admin's ratings page -------------------------------------------------------------------
 
 

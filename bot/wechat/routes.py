@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -68,7 +69,13 @@ NOT_STORED_TEXT = "抱歉，系统繁忙，您的消息没有收到，请稍后�
 BUSY_TEXT = "抱歉，系统繁忙，请稍后再试。"
 TICKET_NOT_STORED_TEXT = "留言暂时没有保存成功，请稍后重新发送。"
 RATING_THANKS = "感谢您的评价！"
-BAD_RATING_THANKS = "感谢您的评价！我们会尽快核查并改进，工作人员可能会与您联系回访。"
+BAD_RATING_THANKS = (
+    "感谢您的评价！我们会尽快核查并改进，工作人员可能会与您联系回访。"
+    "如愿意，请回复“意见 + 您的意见”，告诉我们哪里没做好。"
+)
+COMMENT_THANKS = "已收到您的意见，谢谢！"
+# "意见 等了很久" after a score: the rating's comment.
+COMMENT_PATTERN = re.compile(r"^意见[\s:：,，]*(.+)$", re.S)
 
 
 @dataclass
@@ -173,6 +180,9 @@ async def understand_typed(endpoint: WechatEndpoint, conversation: str, typed: T
     ticket = ticket_request(text)
     if ticket is not None:
         return await leave_ticket(endpoint.pipeline, conversation, *ticket)
+    comment = COMMENT_PATTERN.match(text)
+    if comment is not None and await add_comment(endpoint.pipeline, conversation, comment.group(1)):
+        return Say(COMMENT_THANKS)
     choice = parse_choice(text)
     if choice is not None:
         chosen = await resolve_choice(endpoint.pipeline, conversation, typed.client_id, choice)
@@ -192,6 +202,14 @@ async def leave_ticket(pipeline: Pipeline, conversation: str, phone: str, text: 
         logger.exception("could not store a ticket of %s", conversation)
         return Say(TICKET_NOT_STORED_TEXT)
     return Say(TICKET_TEXT.format(id=ticket_id))
+
+
+async def add_comment(pipeline: Pipeline, conversation: str, comment: str) -> bool:
+    try:
+        return await pipeline.ratings.add_comment(conversation, comment)
+    except Exception:
+        logger.exception("could not store a rating comment of %s", conversation)
+        return False
 
 
 async def resolve_choice(
@@ -223,7 +241,7 @@ async def resolve_choice(
             await pipeline.rate(conversation, handoff.id, number, "")
         except ValueError as exc:
             return Say(str(exc))
-        return Say(RATING_THANKS)
+        return Say(BAD_RATING_THANKS if number in ratings.BAD_SCORES else RATING_THANKS)
     options = options_last_shown(history)
     if not options:
         return None

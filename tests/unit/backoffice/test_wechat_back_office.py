@@ -32,9 +32,11 @@ async def test_a_bad_rating_by_number_opens_a_follow_up(wechat: Wechat, rasa: Sc
     await wechat.say("谢谢")
     assert await wechat.say("9") == "请回复 1 到 5 之间的数字为本次服务评分。"
     assert "回访" in await wechat.say("1")
+    assert await wechat.say("意见：排队太久") == "已收到您的意见，谢谢！"
+    assert await wechat.say("意见 再补充一句") == "答：意见 再补充一句"  # one comment only
     with session_factory(wechat.database_url)() as db:
         rating = db.execute(select(Rating)).scalar_one()
-        assert (rating.score, rating.channel) == (1, "wechat")
+        assert (rating.score, rating.channel, rating.comment) == (1, "wechat", "排队太久")
         assert db.execute(select(FollowUp.rating_id)).scalar_one() == rating.id
     assert await wechat.say("1") == "答：1"  # rated: numbers are text again
 
