@@ -53,9 +53,11 @@ class WorkingHours:
             return calendar.overrides[day]
         if holiday_name(day) is not None:
             return False
+        in_spec = self.first_day <= day.isoweekday() <= self.last_day
         if statutory_workday(day) and day.isoweekday() > 5:
-            return True  # 调休: a Saturday or Sunday worked instead of a holiday
-        return self.first_day <= day.isoweekday() <= self.last_day
+            # 调休: a weekend day worked instead of a holiday, by an office open Monday to Friday.
+            return in_spec or (self.first_day <= 1 and self.last_day >= 5)
+        return in_spec
 
     def is_open(self, moment: datetime, calendar: WorkCalendar = NO_OVERRIDES) -> bool:
         """`moment` must be timezone-aware."""

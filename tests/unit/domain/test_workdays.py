@@ -53,6 +53,7 @@ def test_office_hours_on_a_swapped_saturday_and_on_a_holiday() -> None:
     assert not HOURS.is_open(at(2026, 10, 3, 10))  # a holiday Saturday
     assert not HOURS.is_open(at(2026, 10, 17, 10))  # an ordinary Saturday
     assert WorkingHours.parse("always").is_open(at(2026, 10, 1, 3))
+    assert not WorkingHours.parse("3-3 09:00-17:00").is_open(at(2026, 10, 10, 10))  # Wednesdays
 
 
 def test_the_next_opening_time_skips_the_holiday() -> None:
