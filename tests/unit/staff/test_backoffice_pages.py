@@ -193,3 +193,23 @@ async def test_calendar_page_sets_and_removes_a_local_closure(
     assert "日期格式应为" in text_of(await (await client.get("/staff/admin/calendar")).text())
     await post(client, "/staff/admin/calendar", csrf, action="delete", day="2027-01-01")
     assert "没有登记的日期" in text_of(await (await client.get("/staff/admin/calendar")).text())
+
+
+async def test_lead_filters_by_product_owner_and_status(
+    client: TestClient, database_url: str, admin: int, agent: int
+) -> None:
+    owned = add_lead(database_url, products="专利执行保险；地理标志保险", owner_id=agent)
+    add_lead(database_url, products="海外侵权责任保险", status="closed")
+    await logged_in(client, "lihua")
+
+    def ids(html: str) -> set[int]:
+        return {int(i) for i in re.findall(r'data-lead-id="(\d+)"', html)}
+
+    by_product = await (await client.get("/staff/leads?product=地理标志保险")).text()
+    assert ids(by_product) == {owned}
+    by_owner = await (await client.get(f"/staff/leads?owner={agent}")).text()
+    assert ids(by_owner) == {owned}
+    nobody = await (await client.get("/staff/leads?owner=none&status=closed")).text()
+    assert len(ids(nobody)) == 1 and owned not in ids(nobody)
+    bad = await client.get("/staff/leads?from=2026-12-02&to=2026-12-01")
+    assert bad.status == 400 and "开始日期不能晚于结束日期" in await bad.text()
