@@ -62,10 +62,10 @@ class LeadQuery:
         date_from, date_to = _date(query.get("from")), _date(query.get("to"))
         if date_from and date_to and date_from > date_to:
             raise ValueError("开始日期不能晚于结束日期")
-        status = query.get("status", "")
+        status = query.get("status", "new")  # the page opens on 待联系; "" is 全部
         owner = query.get("owner", "")
         return cls(
-            status=status if status in LEAD_STATUSES else "",
+            status=status if status in LEAD_STATUSES else "",  # "all" (and anything else): all
             product=query.get("product", "").strip()[:50],
             date_from=date_from,
             date_to=date_to,
@@ -92,7 +92,7 @@ class LeadQuery:
 
     def as_query(self) -> str:
         pairs = {
-            "status": self.status,
+            "status": self.status or "all",
             "product": self.product,
             "from": self.date_from.isoformat() if self.date_from else "",
             "to": self.date_to.isoformat() if self.date_to else "",

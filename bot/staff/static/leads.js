@@ -8,7 +8,7 @@
   const note = document.getElementById("live-note");
   if (!table) return;
   const body = table.querySelector("tbody");
-  const statusFilter = new URLSearchParams(location.search).get("status") || "";
+  const statusFilter = new URLSearchParams(location.search).get("status") || "new";
 
   function clock(iso) {
     const d = new Date(iso);
@@ -23,7 +23,7 @@
 
   function addLead(lead) {
     if (body.querySelector('tr[data-lead-id="' + lead.id + '"]')) return;
-    if (statusFilter && statusFilter !== "new") return; // not a row of this list
+    if (statusFilter !== "new" && statusFilter !== "all") return; // not a row of this list
     const row = el("tr", "is-new");
     row.dataset.leadId = String(lead.id);
     const ref = el("td", "nowrap");
