@@ -71,6 +71,16 @@ def upgrade() -> None:
         sa.Column("rated_at", sa.DateTime()),
         sa.UniqueConstraint("conversation_id", "subject", name="uq_rating_subject"),
     )
+    # Handoff ratings given before this revision join the ratings page (no follow-ups for them).
+    op.execute(
+        "INSERT INTO ratings (conversation_id, subject, channel, trigger, handoff_id, agent_id,"
+        " offered_at, score, comment, rated_at)"
+        " SELECT h.conversation_id, 'handoff-' || h.id, COALESCE(c.channel, 'webchat'),"
+        " 'handoff', h.id, h.agent_id, COALESCE(h.ended_at, h.rated_at, h.requested_at),"
+        " h.rating, h.rating_comment, h.rated_at"
+        " FROM handoffs h LEFT JOIN conversations c ON c.id = h.conversation_id"
+        " WHERE h.rating IS NOT NULL"
+    )
     op.create_index("ix_ratings_conversation_id", "ratings", ["conversation_id"])
     op.create_index("ix_ratings_agent_id", "ratings", ["agent_id"])
     op.create_index("ix_ratings_rated_at", "ratings", ["rated_at"])
