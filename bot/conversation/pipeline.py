@@ -228,7 +228,7 @@ class Pipeline:
                 (t for t in map(rating_request_trigger, replies or []) if t is not None), None
             )
             visible = [
-                r for r in replies or [] if not is_handoff(r) and rating_request_trigger(r) is None
+                r for r in map(without_rating_request, replies or []) if r and not is_handoff(r)
             ]
             stored = await self._store_replies(
                 conversation_id, message_id, visible, answered=handoff is not None
@@ -325,6 +325,14 @@ class Pipeline:
 
     async def user_typing(self, conversation_id: str, on: bool) -> None:
         await self.desk.user_typing(conversation_id, on)
+
+
+def without_rating_request(reply: dict[str, Any]) -> dict[str, Any]:
+    """The reply without the bot's rating request (which becomes the rating card); {} when
+    nothing else is in it."""
+    if rating_request_trigger(reply) is None:
+        return reply
+    return {k: v for k, v in reply.items() if k != "custom"}
 
 
 def is_handoff(reply: dict[str, Any]) -> bool:

@@ -72,8 +72,12 @@ async def test_a_good_rating_opens_no_follow_up_and_an_unoffered_one_is_refused(
 ) -> None:
     refused = await exchange(client, {"type": "rating", "scope": "conversation", "score": 5})
     assert refused[0]["code"] == "bad_rating"
-    fake_rasa.reply = [{"recipient_id": "x", "text": "再见"}, RATING_REQUEST]
-    await exchange(client, message("再见"))
+    # The request may come inside the text's own message: the text stays, the card follows.
+    fake_rasa.reply = [{"recipient_id": "x", "text": "再见", **RATING_REQUEST}]
+    frames = await exchange(client, message("再见"))
+    assert [f.get("text") for f in of_type(frames, "bot")] == ["再见"]
+    assert "custom" not in of_type(frames, "bot")[0]
+    assert len(of_type(frames, "rating_request")) == 1
     await exchange(client, {"type": "rating", "scope": "conversation", "score": 4})
     with session_factory(settings.database_url)() as db:
         assert db.execute(select(Rating.score)).scalar_one() == 4
