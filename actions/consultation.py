@@ -180,6 +180,8 @@ class ActionSubmitConsultation(Action):
                 f"电话：{values['phone']}\n"
                 f"关注险种：{values['products_of_interest'] or '未选择'}\n"
                 "工作人员会尽快与您联系，查询进度时请提供编号。"
-            )
+            ),
+            # Sent as typed text (empty payload): the gateway's status look-up recognises it.
+            buttons=[{"title": f"查询 {lead.reference}", "payload": ""}],
         )
         return clear

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import aiohttp
 import aiohttp_jinja2
@@ -14,10 +15,11 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 from bot.conversation.bus import make_bus
 from bot.conversation.hours import WorkingHours
-from bot.conversation.pipeline import Pipeline
+from bot.conversation.pipeline import BackOffice, Pipeline
 from bot.conversation.store import ChatStore
 from bot.rasa.pool import RasaPool
 from bot.settings import Settings
+from bot.staff.backoffice_pages import setup_backoffice_pages
 from bot.staff.knowledge_pages import setup_knowledge_pages
 from bot.staff.live import setup_staff_live
 from bot.staff.pages import setup_staff_pages
@@ -39,8 +41,16 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
             http, settings.rasa_urls, settings.rasa_timeout, settings.rasa_auth_token
         )
         hours = WorkingHours.parse(settings.handoff_hours, settings.handoff_timezone)
+        back_office = BackOffice(
+            rating_idle=timedelta(minutes=settings.rating_idle_minutes),
+            follow_up_days=settings.follow_up_days,
+            lookup_max_tries=settings.lookup_max_tries,
+        )
         app[PIPELINE] = Pipeline(
-            ChatStore(settings.database_url, settings.db_timeout), app[RASA_CLIENT], hours
+            ChatStore(settings.database_url, settings.db_timeout),
+            app[RASA_CLIENT],
+            hours,
+            back_office,
         )
         app[BUS] = make_bus(settings.redis_url, settings.redis_namespace)
         await app[BUS].start()
@@ -71,6 +81,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_webchat(app)
     setup_staff_pages(app)
     setup_knowledge_pages(app)
+    setup_backoffice_pages(app)  # leads, follow-ups, ratings, calendar (issue 16)
     setup_staff_live(app)
     setup_wechat(app)  # only when WECHAT_TOKEN is set
     app.router.add_get("/healthz", healthz)

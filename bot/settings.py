@@ -244,6 +244,13 @@ class Settings:
     environment: str = "development"
     # Seconds with no staff online before waiting citizens are offered a ticket instead.
     handoff_release_seconds: float = 120.0
+    # The back office: a lead not contacted within this many working days is overdue; a bad
+    # rating's follow-up is due within this many; the rating card is offered to a citizen who
+    # comes back after this many idle minutes; wrong tries of a status look-up per hour.
+    lead_overdue_days: int = 2
+    follow_up_days: int = 5
+    rating_idle_minutes: int = 60
+    lookup_max_tries: int = 5
     # The WeChat Official Account channel (WECHAT_*); None: off, /wechat does not exist.
     wechat: WechatConfig | None = None
     # What only `run-cluster` reads (RASA_REPLICAS, GATEWAY_INSTANCES …).
@@ -301,6 +308,10 @@ class Settings:
             handoff_hours=_env("HANDOFF_HOURS") or "1-5 09:00-17:00",
             handoff_timezone=_env("HANDOFF_TIMEZONE") or "Asia/Shanghai",
             handoff_release_seconds=_env_float("HANDOFF_RELEASE_SECONDS", 120.0),
+            lead_overdue_days=_env_int("LEAD_OVERDUE_DAYS", 2),
+            follow_up_days=_env_int("FOLLOW_UP_DAYS", 5),
+            rating_idle_minutes=_env_int("RATING_IDLE_MINUTES", 60),
+            lookup_max_tries=_env_int("LOOKUP_MAX_TRIES", 5),
             redis_url=_env("REDIS_URL"),
             redis_namespace=_env("REDIS_NAMESPACE") or "ipbot",
             environment=(_env("BOT_ENV") or "development").strip().lower(),
@@ -335,6 +346,10 @@ class Settings:
             "HANDOFF_HOURS": self.handoff_hours,
             "HANDOFF_TIMEZONE": self.handoff_timezone,
             "HANDOFF_RELEASE_SECONDS": str(self.handoff_release_seconds),
+            "LEAD_OVERDUE_DAYS": str(self.lead_overdue_days),
+            "FOLLOW_UP_DAYS": str(self.follow_up_days),
+            "RATING_IDLE_MINUTES": str(self.rating_idle_minutes),
+            "LOOKUP_MAX_TRIES": str(self.lookup_max_tries),
             "REDIS_URL": self.redis_url,
             "REDIS_NAMESPACE": self.redis_namespace,
             "BOT_ENV": self.environment,

@@ -16,11 +16,12 @@ from typing import Any, ClassVar, Protocol
 
 from sqlalchemy.orm import Session
 
+from bot.conversation.calendar import CalendarSource, beijing_today
 from bot.conversation.channel import DeliveryFailed, DeliveryLimit
 from bot.conversation.frames import MAX_MESSAGE_CHARS, iso_time
-from bot.conversation.hours import WorkingHours
+from bot.conversation.hours import WorkingHours, opening_text
 from bot.conversation.store import ChatStore
-from bot.db import conversations, handoffs, tickets
+from bot.db import conversations, handoffs, ratings, tickets
 from bot.db.handoffs import (
     ACTIVE,
     CLOSED,
@@ -44,6 +45,9 @@ NOBODY_TEXT = "抱歉，人工客服暂时都不在线。请留下您的电话�
 HOURS_TEXT = (
     "现在是非工作时间（人工客服工作时间：{hours}）。请留下您的电话和问题，我们会在工作时间回电。"
 )
+NEXT_OPENING_TEXT = "下一个工作时间：{opening}。"
+# A bad rating's follow-up (回访) is due within this many working days (Settings.follow_up_days).
+FOLLOW_UP_DAYS = 5
 JOINED_TEXT = "人工客服 {agent} 已接入"
 TRANSFERRED_TEXT = "已为您转接至人工客服 {agent}"
 RETURNED_TEXT = "人工客服已结束接待，您可以继续向智能助手提问。"
@@ -197,6 +201,16 @@ class HandoffDesk:
         self.delivery_limit: LimitOf = _unlimited  # the pipeline's: WeChat counts its messages
         self.staff: StaffEvents = NoStaff()
         self._positions: dict[int, int] = {}  # last queue position told to each waiting handoff
+        self.calendar = CalendarSource(store)
+        self.follow_up_days = FOLLOW_UP_DAYS
+
+    async def hours_now(self) -> dict[str, Any]:
+        """Whether staff are there now, the hours as told, and the next opening ("1月2日 9:00")."""
+        now = datetime.now(timezone.utc)
+        calendar = await self.calendar.get()
+        is_open = self.hours.is_open(now, calendar)
+        opening = "" if is_open else opening_text(self.hours.next_opening(now, calendar))
+        return {"open": is_open, "hours": self.hours.describe(), "next_opening": opening}
 
     # ---- citizen side -------------------------------------------------------------------------
 
@@ -222,7 +236,8 @@ class HandoffDesk:
     ) -> None:
         """Queue the conversation for a person, or offer a ticket when nobody can take it."""
         offline_reason = None
-        if not self.hours.is_open(datetime.now(timezone.utc)):
+        hours = await self.hours_now()
+        if not hours["open"]:
             offline_reason = "hours"
         elif not self.staff.online_agents():
             offline_reason = "nobody"
@@ -232,13 +247,15 @@ class HandoffDesk:
             lambda s: handoffs.open_or_create(s, conversation_id, reason, intents, status)
         )
         if handoff.status == OFFLINE:
-            text = (
-                HOURS_TEXT.format(hours=self.hours.describe())
-                if offline_reason == "hours"
-                else NOBODY_TEXT
-            )
+            text = NOBODY_TEXT
+            extra: dict[str, Any] = {"reason": offline_reason, "hours": hours["hours"]}
+            if offline_reason == "hours":
+                text = HOURS_TEXT.format(hours=hours["hours"])
+                if hours["next_opening"]:
+                    text += NEXT_OPENING_TEXT.format(opening=hours["next_opening"])
+                    extra["next_opening"] = hours["next_opening"]
             await reply(await self.store.add_message(conversation_id, "system", text))
-            await reply(handoff_frame(handoff, reason=offline_reason, hours=self.hours.describe()))
+            await reply(handoff_frame(handoff, **extra))
             return
         if handoff.status == WAITING:
             await reply(await self.store.add_message(conversation_id, "system", WAITING_TEXT))
@@ -314,8 +331,12 @@ class HandoffDesk:
         if len(comment) > MAX_COMMENT_CHARS:
             raise ValueError(f"评价内容请控制在{MAX_COMMENT_CHARS}字以内。")
 
+        calendar = await self.calendar.get()
+        today, days = beijing_today(), self.follow_up_days
         refused = await self.store.run(
-            lambda s: handoffs.save_rating(s, conversation_id, handoff_id, score, comment)
+            lambda s: ratings.save_handoff_rating(
+                s, conversation_id, handoff_id, score, comment, today, calendar, days
+            )
         )
         if refused is not None:
             raise ValueError(RATING_REFUSED_TEXT[refused])

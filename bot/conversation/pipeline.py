@@ -11,13 +11,15 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.conversation.channel import Channel, DeliveryFailed, DeliveryLimit, StoreFailed
 from bot.conversation.frames import bot_reply, error_frame, message_frame
 from bot.conversation.handoff import HandoffDesk, StaffEvents
 from bot.conversation.hours import WorkingHours
+from bot.conversation.lookup import StatusLookups
+from bot.conversation.ratings import BotRatings, rating_request_trigger
 from bot.conversation.store import ChatStore
 from bot.db import conversations
 from bot.db.handoffs import Handoff
@@ -30,6 +32,15 @@ BUSY_TEXT = "系统繁忙，请稍后再试，或转人工咨询。"
 
 
 @dataclass(frozen=True)
+class BackOffice:
+    """The back office's settings (bot/settings.py)."""
+
+    rating_idle: timedelta = timedelta(minutes=60)
+    follow_up_days: int = 5
+    lookup_max_tries: int = 5
+
+
+@dataclass(frozen=True)
 class Received:
     message_id: int
     created_at: datetime
@@ -39,7 +50,14 @@ class Received:
 
 
 class Pipeline:
-    def __init__(self, store: ChatStore, rasa: RasaPool, hours: WorkingHours) -> None:
+    def __init__(
+        self,
+        store: ChatStore,
+        rasa: RasaPool,
+        hours: WorkingHours,
+        back_office: BackOffice | None = None,
+    ) -> None:
+        back_office = back_office or BackOffice()
         self.store = store
         self.rasa = rasa
         self.channels: dict[str, Channel] = {}
@@ -49,6 +67,11 @@ class Pipeline:
         self._answering: set[int] = set()  # user messages queued or being answered here
         self.desk = HandoffDesk(store, rasa, hours, self.deliver)
         self.desk.delivery_limit = self.delivery_limit
+        self.desk.follow_up_days = back_office.follow_up_days
+        self.ratings = BotRatings(
+            store, rasa, self.desk.calendar, back_office.rating_idle, back_office.follow_up_days
+        )
+        self.lookups = StatusLookups(store, back_office.lookup_max_tries)
 
     def register_channel(self, channel: Channel) -> None:
         self.channels[channel.name] = channel
@@ -112,9 +135,12 @@ class Pipeline:
                 "user", stored.id, stored.created_at, text,
                 {"payload": payload} if payload else None, client_id=client_id,
             )  # fmt: skip
+            idle = self.ratings.is_idle_return(stored.previous_at)
             self._enqueue(
                 conversation_id,
-                lambda: self._answer(conversation_id, message, payload or text, metadata, done),
+                lambda: self._answer(
+                    conversation_id, message, payload or text, metadata, done, idle
+                ),
             )
         return Received(stored.id, stored.created_at, stored.duplicate, done)
 
@@ -152,6 +178,7 @@ class Pipeline:
         for_rasa: str,
         metadata: dict[str, Any] | None,
         done: asyncio.Future,
+        idle_return: bool = False,
     ) -> None:
         sent: list[dict[str, Any]] = []
         message_id = message["id"]
@@ -174,9 +201,9 @@ class Pipeline:
                 handoff, unresumed = None, None
             if handoff is not None:
                 await self.desk.pass_to_staff(conversation_id, handoff, message, reply)
-            else:
+            elif not await self._look_up(conversation_id, message_id, for_rasa, reply):
                 await self._ask_bot(
-                    conversation_id, message_id, for_rasa, metadata, unresumed, reply
+                    conversation_id, message_id, for_rasa, metadata, unresumed, reply, idle_return
                 )
         finally:
             if not done.done():
@@ -190,8 +217,10 @@ class Pipeline:
         metadata: dict[str, Any] | None,
         unresumed: list[Handoff] | None,
         reply: Callable[[dict[str, Any]], Awaitable[None]],
+        idle_return: bool = False,
     ) -> None:
-        """Ask Rasa, store and send its replies; an apology with a person on failure."""
+        """Ask Rasa, store and send its replies; an apology with a person on failure. The bot's
+        rating request (or a return after idle) adds the rating card, once per conversation."""
         await reply({"type": "typing", "on": True})
         try:
             replies = await self._replies_from_rasa(conversation_id, for_rasa, metadata, unresumed)
@@ -202,7 +231,12 @@ class Pipeline:
                 await self.desk.request(conversation_id, "busy", [], reply)
                 return
             handoff = next((r["custom"]["handoff"] for r in replies or [] if is_handoff(r)), None)
-            visible = [r for r in replies or [] if not is_handoff(r)]
+            trigger = next(
+                (t for t in map(rating_request_trigger, replies or []) if t is not None), None
+            )
+            visible = [
+                r for r in map(without_rating_request, replies or []) if r and not is_handoff(r)
+            ]
             stored = await self._store_replies(
                 conversation_id, message_id, visible, answered=handoff is not None
             )
@@ -213,6 +247,13 @@ class Pipeline:
                 await reply(error_frame("no_answer", BUSY_TEXT, offer_human=True))
             for frame in stored:
                 await reply(frame)
+            if trigger is None and idle_return and visible and handoff is None:
+                # Only after a plain answer: a card must not compete with options to choose.
+                trigger = "idle" if not any(r.get("buttons") for r in visible) else None
+            if trigger is not None and handoff is None:
+                offer = await self.ratings.offer(conversation_id, trigger)
+                if offer is not None:
+                    await reply(offer)
             if handoff is not None:
                 reason = handoff.get("reason") if isinstance(handoff, dict) else None
                 intents = handoff.get("intents") if isinstance(handoff, dict) else None
@@ -224,6 +265,28 @@ class Pipeline:
                 )
         finally:
             await reply({"type": "typing", "on": False})
+
+    async def _look_up(
+        self,
+        conversation_id: str,
+        message_id: int,
+        text: str,
+        reply: Callable[[dict[str, Any]], Awaitable[None]],
+    ) -> bool:
+        """A status look-up ("查询 ZX-…", then the last four digits) is answered here, not by the
+        bot; False for any other message."""
+        try:
+            answer = await self.lookups.answer(conversation_id, text)
+        except Exception:  # the database is down: the bot answers (or apologises)
+            logger.exception("status look-up of %s failed", conversation_id)
+            return False
+        if answer is None:
+            return False
+        for frame in await self._store_replies(
+            conversation_id, message_id, [{"text": answer}], answered=True
+        ):
+            await reply(frame)
+        return True
 
     async def _replies_from_rasa(
         self,
@@ -263,8 +326,20 @@ class Pipeline:
     async def rate(self, conversation_id: str, handoff_id: int, score: int, comment: str) -> None:
         await self.desk.rate(conversation_id, handoff_id, score, comment)
 
+    async def rate_conversation(self, conversation_id: str, score: int, comment: str) -> None:
+        """The rating of a conversation the bot handled alone (after its rating card)."""
+        await self.ratings.rate(conversation_id, score, comment)
+
     async def user_typing(self, conversation_id: str, on: bool) -> None:
         await self.desk.user_typing(conversation_id, on)
+
+
+def without_rating_request(reply: dict[str, Any]) -> dict[str, Any]:
+    """The reply without the bot's rating request (which becomes the rating card); {} when
+    nothing else is in it."""
+    if rating_request_trigger(reply) is None:
+        return reply
+    return {k: v for k, v in reply.items() if k != "custom"}
 
 
 def is_handoff(reply: dict[str, Any]) -> bool:

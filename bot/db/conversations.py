@@ -73,19 +73,24 @@ class Stored:
     created_at: datetime
     duplicate: bool
     status: str = RECEIVED  # of the copy stored first, for a duplicate
+    # When the conversation had its previous message (None: this one started it).
+    previous_at: datetime | None = None
 
 
 def _touch_conversation(
     session: Session, conversation_id: str, now: datetime, channel: str = "webchat"
-) -> None:
+) -> datetime | None:
+    """Mark the conversation active now; when it was active before (None: new)."""
     conversation = session.get(Conversation, conversation_id)
     if conversation is None:
         session.add(
             Conversation(id=conversation_id, channel=channel, created_at=now, last_message_at=now)
         )
         session.flush()
-    else:
-        conversation.last_message_at = now
+        return None
+    previous: datetime | None = conversation.last_message_at
+    conversation.last_message_at = now
+    return previous
 
 
 def store_user_message(
@@ -101,7 +106,7 @@ def store_user_message(
     if existing is not None:
         return Stored(existing.id, existing.created_at, duplicate=True, status=existing.status)
     now = utcnow()
-    _touch_conversation(session, conversation_id, now, channel)
+    previous_at = _touch_conversation(session, conversation_id, now, channel)
     message = Message(
         conversation_id=conversation_id,
         role="user",
@@ -120,7 +125,7 @@ def store_user_message(
         if existing is None:
             raise
         return Stored(existing.id, existing.created_at, duplicate=True)
-    return Stored(message.id, message.created_at, duplicate=False)
+    return Stored(message.id, message.created_at, duplicate=False, previous_at=previous_at)
 
 
 def _find_by_client_id(

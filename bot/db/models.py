@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Column, Date, DateTime, Float, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import declarative_base
 
 # Any: SQLAlchemy 1.4 ships no typing for the declarative base (2.0 has DeclarativeBase).
@@ -82,6 +92,12 @@ class ConsultationRequest(Base):
     conversation_id = Column(String(200))
     status = Column(String(20), nullable=False, default="new", index=True)
     created_at = Column(DateTime, nullable=False)
+    # The back office (migration 0007): who owns the lead, when it last moved, how it ended.
+    owner_id = Column(Integer, ForeignKey("staff_users.id"), index=True)
+    updated_at = Column(DateTime)
+    contacted_at = Column(DateTime)
+    closed_at = Column(DateTime)
+    outcome = Column(Text)  # the closing note
 
     def __repr__(self) -> str:
         return f"ConsultationRequest({self.reference!r}, {self.status!r})"

@@ -221,6 +221,11 @@ class RasaPool:
         path = f"/conversations/{quote(conversation_id, safe='')}/tracker/events"
         await self._call(conversation_id, lambda url, t: self._post_resume(url + path, t))
 
+    async def user_intents(self, conversation_id: str) -> list[str]:
+        """The intents of the conversation's user messages, oldest first (Rasa's tracker)."""
+        path = f"/conversations/{quote(conversation_id, safe='')}/tracker"
+        return await self._call(conversation_id, lambda url, t: self._get_intents(url + path, t))
+
     async def is_up(self) -> bool:
         """At least one replica answers (the service works, possibly degraded)."""
         return any(await asyncio.gather(*(self._version_ok(u) for u in self.urls)))
@@ -274,6 +279,23 @@ class RasaPool:
         )
         if status != 200:
             raise RasaUnavailable(f"Rasa answered HTTP {status} to resume")
+
+    async def _get_intents(self, url: str, timeout: float) -> list[str]:
+        status, raw = await self._fetch(
+            "GET", url, timeout, params={"token": self._token, "include_events": "APPLIED"}
+        )
+        if status != 200:
+            raise RasaUnavailable(f"Rasa answered HTTP {status} to the tracker")
+        try:
+            events = json.loads(raw).get("events") or []
+        except (ValueError, AttributeError) as exc:
+            raise RasaUnavailable("Rasa's tracker is not JSON") from exc
+        names = [
+            ((e.get("parse_data") or {}).get("intent") or {}).get("name")
+            for e in events
+            if isinstance(e, dict) and e.get("event") == "user"
+        ]
+        return [n for n in names if isinstance(n, str)]
 
     async def _fetch(
         self, method: str, url: str, timeout: float, **kwargs: Any

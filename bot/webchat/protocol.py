@@ -1,8 +1,9 @@
 """The web chat's websocket protocol: typed JSON frames (documented in README.md).
 
-Client → server:  message, typing, ticket, rating (see README "Websocket protocol").
+Client → server:  message, typing, ticket, rating (see README "Websocket protocol"); a rating with
+                  "scope": "conversation" rates a conversation the bot handled alone.
 Server → client:  history, ack, user, bot, staff, system, handoff, typing, ticket_saved,
-                  rating_saved, error.
+                  rating_saved, rating_request (the bot-only rating card), error.
 """
 
 from __future__ import annotations
@@ -64,7 +65,15 @@ class RatingRequest:
     comment: str
 
 
-ClientFrame = UserMessage | Typing | TicketRequest | RatingRequest
+@dataclass(frozen=True)
+class ConversationRating:
+    """The rating of a conversation the bot handled alone (its card: "rating_request")."""
+
+    score: int
+    comment: str
+
+
+ClientFrame = UserMessage | Typing | TicketRequest | RatingRequest | ConversationRating
 
 
 def parse_client_frame(raw: str) -> ClientFrame | None:
@@ -147,9 +156,13 @@ def _ticket(frame: dict[str, Any]) -> TicketRequest:
     return TicketRequest(client_id, storable(phone), storable(text))
 
 
-def _rating(frame: dict[str, Any]) -> RatingRequest:
+def _rating(frame: dict[str, Any]) -> RatingRequest | ConversationRating:
     handoff_id, score = frame.get("handoff_id"), frame.get("score")
     comment = frame.get("comment") or ""
+    if frame.get("scope") == "conversation":
+        if not isinstance(score, int) or isinstance(score, bool) or not isinstance(comment, str):
+            raise ProtocolError("bad_rating", "评价格式不正确。")
+        return ConversationRating(score, storable(comment))
     valid = (
         isinstance(handoff_id, int)
         and not isinstance(handoff_id, bool)

@@ -19,6 +19,7 @@ from bot.web.origin import origin_allowed
 from bot.webchat.channel import WebChatChannel
 from bot.webchat.hub import Hub
 from bot.webchat.protocol import (
+    ConversationRating,
     ProtocolError,
     RatingRequest,
     TicketRequest,
@@ -115,10 +116,13 @@ async def send_history(app: web.Application, conversation: str, ws: web.WebSocke
     try:
         messages = await pipeline.store.history(conversation)
         handoff = await pipeline.desk.state_frame(conversation)
+        rating = await pipeline.ratings.pending_frame(conversation) if messages else None
     except Exception:  # the page still works; it just starts empty
         logger.exception("could not read the history of %s", conversation)
-        messages, handoff = [], {"type": "handoff", "state": "none"}
+        messages, handoff, rating = [], {"type": "handoff", "state": "none"}, None
     frame: dict[str, Any] = {"type": "history", "messages": messages, "handoff": handoff}
+    if rating is not None:
+        frame["rating_request"] = rating
     if not messages:
         frame["welcome"] = welcome_frame()
     await ws.send_json(frame)
@@ -142,7 +146,7 @@ async def receive(
     if isinstance(frame, TicketRequest):
         await leave_ticket(pipeline, conversation, ws, frame)
         return
-    if isinstance(frame, RatingRequest):
+    if isinstance(frame, (RatingRequest, ConversationRating)):
         await rate(pipeline, conversation, ws, frame)
         return
     message = frame
@@ -207,10 +211,16 @@ async def leave_ticket(
 
 
 async def rate(
-    pipeline: Pipeline, conversation: str, ws: web.WebSocketResponse, frame: RatingRequest
+    pipeline: Pipeline,
+    conversation: str,
+    ws: web.WebSocketResponse,
+    frame: RatingRequest | ConversationRating,
 ) -> None:
     try:
-        await pipeline.rate(conversation, frame.handoff_id, frame.score, frame.comment)
+        if isinstance(frame, ConversationRating):
+            await pipeline.rate_conversation(conversation, frame.score, frame.comment)
+        else:
+            await pipeline.rate(conversation, frame.handoff_id, frame.score, frame.comment)
     except ValueError as exc:
         await ws.send_json(error_frame("bad_rating", str(exc)))
         return
@@ -218,7 +228,10 @@ async def rate(
         logger.exception("could not store a rating of %s", conversation)
         await ws.send_json(error_frame("not_stored", RATING_NOT_STORED))
         return
-    await ws.send_json({"type": "rating_saved", "handoff_id": frame.handoff_id})
+    if isinstance(frame, ConversationRating):
+        await ws.send_json({"type": "rating_saved", "scope": "conversation"})
+    else:
+        await ws.send_json({"type": "rating_saved", "handoff_id": frame.handoff_id})
 
 
 def setup_routes(app: web.Application) -> None:

@@ -26,6 +26,10 @@ RATING_PROMPT = (
     "本次人工服务已结束，请回复数字为我们的服务评分：\n"
     "5. 非常满意\n4. 满意\n3. 基本满意\n2. 不满意\n1. 非常不满意"
 )
+# The bot-only rating (a conversation without a person), as numbers: one message of the quota.
+BOT_RATING_PROMPT = (
+    "请为本次咨询服务评分，回复数字：\n5. 非常满意\n4. 满意\n3. 基本满意\n2. 不满意\n1. 非常不满意"
+)
 UNSUPPORTED_TEXT = (
     "抱歉，我暂时只能看懂文字消息和位置。请用文字描述您的问题，"
     "或点击输入框旁的“+”发送“位置”，我帮您找最近的商标品牌指导站。"
@@ -166,6 +170,8 @@ def frame_blocks(frame: dict[str, Any], numbering: Numbering) -> list[str]:
         return blocks
     if kind == "rating_saved":
         return ["感谢您的评价！"]
+    if kind == "rating_request":
+        return [BOT_RATING_PROMPT]
     if kind in ("system", "ticket_saved"):
         return [text.strip()] if text.strip() else []
     return []  # typing, user (other devices), ack …

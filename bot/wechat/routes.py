@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -23,7 +24,7 @@ from bot.conversation.channel import StoreFailed
 from bot.conversation.frames import MAX_MESSAGE_CHARS
 from bot.conversation.handoff import TICKET_TEXT
 from bot.conversation.pipeline import Pipeline
-from bot.db import conversations, handoffs
+from bot.db import conversations, handoffs, ratings
 from bot.settings import WechatConfig
 from bot.web.keys import HTTP_CLIENT, PIPELINE, SETTINGS
 from bot.wechat.api import SharedToken, WechatApi
@@ -72,6 +73,13 @@ NOT_STORED_TEXT = "抱歉，系统繁忙，您的消息没有收到，请稍后�
 BUSY_TEXT = "抱歉，系统繁忙，请稍后再试。"
 TICKET_NOT_STORED_TEXT = "留言暂时没有保存成功，请稍后重新发送。"
 RATING_THANKS = "感谢您的评价！"
+BAD_RATING_THANKS = (
+    "感谢您的评价！我们会尽快核查并改进，工作人员可能会与您联系回访。"
+    "如愿意，请回复“意见 + 您的意见”，告诉我们哪里没做好。"
+)
+COMMENT_THANKS = "已收到您的意见，谢谢！"
+# "意见 等了很久" after a score: the rating's comment.
+COMMENT_PATTERN = re.compile(r"^意见[\s:：,，]*(.+)$", re.S)
 
 
 @dataclass
@@ -213,6 +221,9 @@ async def understand_typed(endpoint: WechatEndpoint, conversation: str, typed: T
     ticket = ticket_request(text)
     if ticket is not None:
         return await leave_ticket(endpoint.pipeline, conversation, *ticket)
+    comment = COMMENT_PATTERN.match(text)
+    if comment is not None and await add_comment(endpoint.pipeline, conversation, comment.group(1)):
+        return Say(COMMENT_THANKS)
     choice = parse_choice(text)
     if choice is not None:
         chosen = await resolve_choice(endpoint.pipeline, conversation, typed.client_id, choice)
@@ -234,6 +245,14 @@ async def leave_ticket(pipeline: Pipeline, conversation: str, phone: str, text: 
     return Say(TICKET_TEXT.format(id=ticket_id))
 
 
+async def add_comment(pipeline: Pipeline, conversation: str, comment: str) -> bool:
+    try:
+        return await pipeline.ratings.add_comment(conversation, comment)
+    except Exception:
+        logger.exception("could not store a rating comment of %s", conversation)
+        return False
+
+
 async def resolve_choice(
     pipeline: Pipeline, conversation: str, client_id: str, number: int
 ) -> Intent:
@@ -243,9 +262,18 @@ async def resolve_choice(
         history, handoff = await pipeline.store.run(
             lambda s: handoffs.history_with_latest_handoff(s, conversation, HISTORY_FOR_CHOICES)
         )
+        bot_rating = await pipeline.store.run(lambda s: ratings.bot_rating(s, conversation))
     except Exception:
         logger.exception("could not read the history of %s", conversation)
         return None
+    if bot_rating_pending(history, bot_rating):
+        if number not in handoffs.RATINGS:
+            return Say("请回复 1 到 5 之间的数字为本次服务评分。")
+        try:
+            await pipeline.rate_conversation(conversation, number, "")
+        except ValueError as exc:
+            return Say(str(exc))
+        return Say(BAD_RATING_THANKS if number in ratings.BAD_SCORES else RATING_THANKS)
     if rating_pending(history, handoff):
         assert handoff is not None
         if number not in handoffs.RATINGS:
@@ -254,7 +282,7 @@ async def resolve_choice(
             await pipeline.rate(conversation, handoff.id, number, "")
         except ValueError as exc:
             return Say(str(exc))
-        return Say(RATING_THANKS)
+        return Say(BAD_RATING_THANKS if number in ratings.BAD_SCORES else RATING_THANKS)
     options = options_last_shown(history)
     if not options:
         return None
@@ -271,6 +299,15 @@ def rating_pending(history: list[conversations.Message], handoff: handoffs.Hando
         return False
     ended = handoff.ended_at
     return ended is not None and not any(m.role == "bot" and m.created_at >= ended for m in history)
+
+
+def bot_rating_pending(history: list[conversations.Message], rating: ratings.Rating | None) -> bool:
+    """The bot-only rating prompt is the last thing shown: offered, unanswered, no bot answer
+    since."""
+    if rating is None or rating.score is not None:
+        return False
+    offered = rating.offered_at
+    return not any(m.role == "bot" and m.created_at > offered for m in history)
 
 
 async def ask(

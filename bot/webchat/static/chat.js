@@ -303,6 +303,7 @@
       }
     });
     applyHandoff(frame.handoff || { state: "none" }, true);
+    if (frame.rating_request && handoff.state === "none") showCard("rating", frame.rating_request);
     const stored = new Set(messages.map(function (m) { return m.client_id; }));
     outbox = outbox.filter(function (m) { return !stored.has(m.id); });
     saveOutbox();
@@ -385,6 +386,7 @@
       case "typing": showTyping(!!frame.on, frame.who || null); break;
       case "ticket_saved": onTicketSaved(frame); break;
       case "rating_saved": onRatingSaved(frame); break;
+      case "rating_request": showCard("rating", frame); break; // the bot-only rating card
       case "error": if (!cardError(frame)) onError(frame); break;
       default: break; // a newer server's frame: ignored
     }
@@ -455,14 +457,14 @@
   // One card at a time, at the end of the log. A card being filled in is kept across a reconnect
   // (the history frame rebuilds the log), so nothing typed into it is lost.
   function showCard(kind, frame) {
-    if (card && card.kind === kind && card.handoffId === frame.handoff_id) {
+    if (card && card.kind === kind && card.handoffId === frame.handoff_id && card.scope === (frame.scope || null)) {
       if (!card.item.isConnected) log.appendChild(card.item);
       if (card.pending) setPending(card, false); // its answer was lost with the old socket
       return;
     }
     dropCard();
-    card = { kind: kind, handoffId: frame.handoff_id, done: false, pendingId: null, pending: false };
-    card.item = kind === "ticket" ? ticketCard(frame) : ratingCard();
+    card = { kind: kind, handoffId: frame.handoff_id, scope: frame.scope || null, done: false, pendingId: null, pending: false };
+    card.item = kind === "ticket" ? ticketCard(frame) : ratingCard(card.scope);
     log.appendChild(card.item);
     scrollToEnd();
   }
@@ -595,8 +597,10 @@
     return shell.item;
   }
 
-  function ratingCard() {
-    const shell = cardShell("handoff-card--rating", "请对本次人工服务进行评价", null);
+  // scope "conversation": a conversation the bot handled alone (no handoff id).
+  function ratingCard(scope) {
+    const heading = scope === "conversation" ? "请对本次咨询服务进行评价" : "请对本次人工服务进行评价";
+    const shell = cardShell("handoff-card--rating", heading, null);
     const group = el("div", "rating");
     group.setAttribute("role", "group");
     group.setAttribute("aria-label", "满意程度");
@@ -629,9 +633,10 @@
       const target = card;
       if (!target || target.item !== shell.item || target.pending) return;
       if (score === null) { showCardError(target, "请选择满意程度", group.querySelector("button")); return; }
-      sendCardFrame(target, {
-        type: "rating", handoff_id: target.handoffId, score: score, comment: comment.value.trim(),
-      });
+      const frame = { type: "rating", score: score, comment: comment.value.trim() };
+      if (target.scope) frame.scope = target.scope;
+      else frame.handoff_id = target.handoffId;
+      sendCardFrame(target, frame);
     });
     return shell.item;
   }
@@ -643,7 +648,8 @@
   }
 
   function onRatingSaved(frame) {
-    if (card && card.kind === "rating" && card.handoffId === frame.handoff_id) {
+    const same = card && (card.scope ? frame.scope === card.scope : card.handoffId === frame.handoff_id);
+    if (card && card.kind === "rating" && same) {
       finishCard(card, "感谢您的评价");
     }
   }

@@ -116,6 +116,8 @@ async def test_submit_stores_a_lead_and_shows_its_reference(actions_database_url
     messages, events = await run(ActionSubmitConsultation(), tracker("inform", slots=filled()))
     match = re.search(r"编号 (ZX-[2-9A-Z]{6})", messages[0]["text"])
     assert match, messages
+    # The status look-up's button: its title is sent as text ("查询 ZX-…").
+    assert messages[0]["buttons"] == [{"title": f"查询 {match.group(1)}", "payload": ""}]
     with session_factory(actions_database_url)() as session:
         lead = lead_by_reference(session, match.group(1))
     assert lead is not None

@@ -5,9 +5,13 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+import bot.db.calendar_days
 import bot.db.conversations
 import bot.db.handoffs
 import bot.db.knowledge
+import bot.db.leads
+import bot.db.lookups
+import bot.db.ratings
 import bot.db.staff  # noqa: F401
 from bot.db.engine import make_engine
 from bot.db.models import Base
