@@ -9,6 +9,25 @@ from pathlib import Path
 from bot.rasa.model import rasa_env
 from bot.settings import PROJECT_ROOT, Settings
 
+# The gateway's own environment (`make setup`: requirements-gateway.lock on Python 3.11, with the
+# current aiohttp); Rasa and the action server run in the Rasa environment (this interpreter).
+GATEWAY_VENV = PROJECT_ROOT / ".venv-gateway"
+
+
+class GatewayEnvMissing(RuntimeError):
+    """The gateway's environment has not been created."""
+
+
+def gateway_python() -> str:
+    """The gateway environment's interpreter; GatewayEnvMissing before `make setup`."""
+    python = GATEWAY_VENV / "bin" / "python"
+    if not python.exists():
+        raise GatewayEnvMissing(
+            f"{python} is missing: run `make setup` (it creates .venv-gateway from "
+            "requirements-gateway.lock)"
+        )
+    return str(python)
+
 
 @dataclass(frozen=True)
 class Service:
@@ -51,7 +70,7 @@ def services(settings: Settings, model: Path) -> list[Service]:
         ),
         Service(
             "gateway",
-            [python, "-m", "bot", "serve"],
+            [gateway_python(), "-m", "bot", "serve"],
             env,
             f"http://{settings.gateway_host}:{settings.gateway_port}/healthz",
         ),

@@ -19,6 +19,7 @@ import pytest
 
 from bot.ops.probe import answers
 from bot.ops.security import check_settings, review, startup_check
+from bot.ops.stack import gateway_python
 from bot.settings import PROJECT_ROOT, Settings, WechatConfig
 from tests.support.running_stack import free_port
 
@@ -254,7 +255,7 @@ def test_serve_refuses_a_default_secret_in_production(tmp_path: Path) -> None:
     )
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "bot", "serve"],
+        [gateway_python(), "-m", "bot", "serve"],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert done.returncode == 2, done.stderr
@@ -279,7 +280,7 @@ def test_serve_starts_in_production_with_good_settings_and_in_development(
         env = serve_env(tmp_path, **extra)
         url = f"http://127.0.0.1:{env['BOT_PORT']}/healthz"
         process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "serve"],
+            [gateway_python(), "-m", "bot", "serve"],
             cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
