@@ -250,8 +250,20 @@ class Pipeline:
 
     # ---- the citizen's side of a handoff --------------------------------------------------------
 
-    async def leave_ticket(self, conversation_id: str, phone: str, text: str) -> int:
-        return await self.desk.leave_ticket(conversation_id, phone, text)
+    async def leave_ticket(
+        self,
+        conversation_id: str,
+        phone: str,
+        text: str,
+        *,
+        channel: str = "webchat",
+        client_id: str | None = None,
+        require_offline: bool = False,
+    ) -> int:
+        return await self.desk.leave_ticket(
+            conversation_id, phone, text,
+            channel=channel, client_id=client_id, require_offline=require_offline,
+        )  # fmt: skip
 
     async def rate(self, conversation_id: str, handoff_id: int, score: int, comment: str) -> None:
         await self.desk.rate(conversation_id, handoff_id, score, comment)

@@ -171,7 +171,7 @@ async def understand_typed(endpoint: WechatEndpoint, conversation: str, typed: T
         return None
     ticket = ticket_request(text)
     if ticket is not None:
-        return await leave_ticket(endpoint.pipeline, conversation, *ticket)
+        return await leave_ticket(endpoint.pipeline, conversation, typed.client_id, *ticket)
     choice = parse_choice(text)
     if choice is not None:
         chosen = await resolve_choice(endpoint.pipeline, conversation, typed.client_id, choice)
@@ -182,9 +182,13 @@ async def understand_typed(endpoint: WechatEndpoint, conversation: str, typed: T
     return Ask(typed.client_id, text, human_payload(text))
 
 
-async def leave_ticket(pipeline: Pipeline, conversation: str, phone: str, text: str) -> Say:
+async def leave_ticket(
+    pipeline: Pipeline, conversation: str, client_id: str, phone: str, text: str
+) -> Say:
     try:
-        ticket_id = await pipeline.leave_ticket(conversation, phone, text)
+        ticket_id = await pipeline.leave_ticket(
+            conversation, phone, text, channel=CHANNEL_NAME, client_id=client_id
+        )
     except ValueError as exc:
         return Say(f"留言没有提交：{exc}")
     except Exception:
