@@ -51,6 +51,7 @@ CLOSED_TEXT = "本次人工服务已结束，欢迎对我们的服务进行评�
 TICKET_TEXT = "留言已收到（编号 {id}），我们会在工作时间尽快回电，请保持电话畅通。"
 NO_OFFLINE_HANDOFF_TEXT = "目前可以直接转人工咨询，无需留言。"
 HANDOFF_LIMITED_TEXT = "转人工请求过于频繁，请稍后再试。"
+GONE_TEXT = "该会话已结束或已转接给其他客服。"
 MAX_COMMENT_CHARS = 500
 # After a reload, the leave-a-message card comes back for this long (then the moment has passed).
 OFFER_TICKET_FOR = timedelta(minutes=30)
@@ -430,10 +431,12 @@ class HandoffDesk:
             raise HandoffError("not_found", "没有找到这位客服。")
         if to_agent_id == handoff.agent_id:
             raise HandoffError("bad_frame", "会话已在这位客服名下。")
-        handoff_id = handoff.id
-        moved = await self.store.run(lambda s: handoffs.assign(s, handoff_id, to_agent_id))
+        handoff_id, from_agent_id = handoff.id, handoff.agent_id
+        moved = await self.store.run(
+            lambda s: handoffs.assign(s, handoff_id, to_agent_id, from_agent_id)
+        )
         if moved is None:
-            raise HandoffError("not_found", "没有找到这个会话。")
+            raise HandoffError("not_found", GONE_TEXT)
         handoff = moved
         await self._notice(handoff, TRANSFERRED_TEXT.format(agent=target.display_name))
         await self._tell_citizen(handoff, handoff_frame(handoff, target.display_name))
@@ -478,7 +481,9 @@ class HandoffDesk:
 
     async def _end(self, conversation_id: str, agent: Agent, status: str, text: str) -> None:
         handoff = await self._assigned(conversation_id, agent)
-        await self.store.run(lambda s: handoffs.end(s, handoff.id, status))
+        handoff_id, agent_id = handoff.id, handoff.agent_id
+        if not await self.store.run(lambda s: handoffs.end(s, handoff_id, status, agent_id)):
+            raise HandoffError("not_found", GONE_TEXT)  # ended or transferred meanwhile
         handoff.status = status
         await self._notice(handoff, text)
         await self._tell_citizen(handoff, handoff_frame(handoff))

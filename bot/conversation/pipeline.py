@@ -27,6 +27,10 @@ from bot.rasa.pool import RasaPool, RasaUnavailable
 __all__ = ["Channel", "DeliveryFailed", "Pipeline", "Received", "StoreFailed"]
 logger = logging.getLogger(__name__)
 BUSY_TEXT = "系统繁忙，请稍后再试，或转人工咨询。"
+# The handoff state could not be read: the message is answered by nobody now (it might belong to
+# staff, not the paused bot); the page sends it again after RETRY_SECONDS (bot/webchat/static).
+NOT_ROUTED_TEXT = "系统繁忙，您的消息暂未处理，稍后会重新发送。"
+RETRY_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -162,9 +166,17 @@ class Pipeline:
         try:
             try:
                 handoff, unresumed = await self.desk.routing_state(conversation_id)
-            except Exception:  # the database is down: the bot still answers (or apologises)
+            except Exception:  # database down: staff may have this conversation, the bot not
                 logger.exception("could not read the handoff state of %s", conversation_id)
-                handoff, unresumed = None, None
+                await reply(
+                    error_frame(
+                        "not_stored",
+                        NOT_ROUTED_TEXT,
+                        client_id=message.get("client_id"),
+                        retry_after=RETRY_SECONDS,
+                    )
+                )
+                return
             if handoff is not None:
                 await self.desk.pass_to_staff(conversation_id, handoff, message, reply)
             else:

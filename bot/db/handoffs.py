@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import Select
+from sqlalchemy.sql.elements import ColumnElement
 
 from bot.db.conversations import Conversation, Message, history, utcnow
 from bot.db.models import Base
@@ -176,15 +177,22 @@ def release(session: Session, handoff_id: int) -> bool:
     return result.rowcount == 1
 
 
-def end(session: Session, handoff_id: int, status: str) -> None:
-    """End a handoff now (returned or closed)."""
-    session.execute(
+def end(session: Session, handoff_id: int, status: str, agent_id: int | None) -> bool:
+    """End an active handoff now (returned or closed) if it is still `agent_id`'s: one
+    conditional UPDATE, so a close racing a transfer or another close has one winner. False
+    when it had already ended or moved to another agent."""
+    result = session.execute(
         update(Handoff)
-        .where(Handoff.id == handoff_id)
+        .where(Handoff.id == handoff_id, Handoff.status == ACTIVE, _agent_is(agent_id))
         .values(status=status, ended_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     session.commit()
+    return result.rowcount == 1
+
+
+def _agent_is(agent_id: int | None) -> ColumnElement[bool]:
+    return Handoff.agent_id.is_(None) if agent_id is None else Handoff.agent_id == agent_id
 
 
 def routing_state(session: Session, conversation_id: str) -> tuple[Handoff | None, list[Handoff]]:
@@ -231,13 +239,23 @@ def open_or_create(
     return handoff, queue_position(session, handoff)
 
 
-def assign(session: Session, handoff_id: int, agent_id: int) -> Handoff | None:
-    """Give the handoff to another agent (a transfer); None when it does not exist."""
-    handoff = session.get(Handoff, handoff_id)
-    if handoff is None:
-        return None
-    handoff.agent_id = agent_id
+def assign(
+    session: Session, handoff_id: int, agent_id: int, from_agent_id: int | None
+) -> Handoff | None:
+    """Give an active handoff of `from_agent_id` to another agent (a transfer): one conditional
+    UPDATE. None when it no longer is active and `from_agent_id`'s (closed, or moved meanwhile)."""
+    result = session.execute(
+        update(Handoff)
+        .where(Handoff.id == handoff_id, Handoff.status == ACTIVE, _agent_is(from_agent_id))
+        .values(agent_id=agent_id)
+        .execution_options(synchronize_session=False)
+    )
     session.commit()
+    if result.rowcount != 1:
+        return None
+    handoff = session.get(Handoff, handoff_id)
+    if handoff is not None:
+        session.refresh(handoff)
     return handoff
 
 
