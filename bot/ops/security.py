@@ -1,9 +1,9 @@
 """The start-up check: outside development the product refuses to run with unsafe settings.
 
 `BOT_ENV` is `development` (the default: a fresh checkout runs with generated secrets on loopback)
-or `production`. In production `bot run` / `bot serve` and the Rasa process (`bot.rasa.server`,
-`rasa_only`: its token and the addresses) refuse to start (exit code 2, every problem
-listed) when:
+or `production`. In production `bot run` / `bot serve`, the Rasa process (`bot.rasa.server`,
+`rasa_only`: its token and the addresses) and the action server (`bot.ops.action_server`,
+`actions_only`: its address) refuse to start (exit code 2, every problem listed) when:
 
 - `RASA_AUTH_TOKEN` or `SESSION_SECRET` is not set in the environment (the generated
   `var/secrets.json` is a development convenience: one file on one disk, not managed as a secret;
@@ -89,11 +89,17 @@ def check_settings(settings: Settings, resolve: Resolver | None = None) -> list[
 
 
 def review(
-    settings: Settings, resolve: Resolver | None = None, *, rasa_only: bool = False
+    settings: Settings,
+    resolve: Resolver | None = None,
+    *,
+    rasa_only: bool = False,
+    actions_only: bool = False,
 ) -> Report:
     """Problems and warnings for `settings` in the environment `settings.environment` names.
     `rasa_only`: the check inside the Rasa process (bot/rasa/server.py): its token and the Rasa and
-    action addresses only (the gateway's secrets, WeChat and database are not Rasa's)."""
+    action addresses only (the gateway's secrets, WeChat and database are not Rasa's).
+    `actions_only`: the check inside the action server (bot/ops/action_server.py): its address
+    and database; it has no secret of its own and is given none (bot/ops/stack.py)."""
     report = Report()
     env = settings.environment
     if env == DEVELOPMENT:
@@ -104,6 +110,15 @@ def review(
         )
         return report
     resolve = resolve or resolve_host
+    if actions_only:
+        reason = public_address_reason(settings.action_host, resolve)
+        if reason is not None:
+            report.problems.append(
+                f"ACTION_HOST={settings.action_host!r} {reason}: the action server has no "
+                "authentication and must listen on loopback or a private network only"
+            )
+        _check_database(settings, report)
+        return report
     _check_secrets(settings, report, rasa_only)
     addresses = [
         (f"RASA_HOST={settings.rasa_host!r}", settings.rasa_host),
@@ -281,10 +296,11 @@ def startup_check(
     resolve: Resolver | None = None,
     *,
     rasa_only: bool = False,
+    actions_only: bool = False,
 ) -> int:
     """Print warnings and problems; 0 when the process may start, 2 when it must not."""
     stream = stream or sys.stderr
-    report = review(settings, resolve, rasa_only=rasa_only)
+    report = review(settings, resolve, rasa_only=rasa_only, actions_only=actions_only)
     for warning in report.warnings:
         print(f"warning: {warning}", file=stream)
     if not report.problems:
