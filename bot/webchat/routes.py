@@ -14,7 +14,7 @@ from bot.conversation.channel import StoreFailed
 from bot.conversation.frames import error_frame, message_frame, welcome_frame
 from bot.conversation.handoff import TICKET_TEXT, PhoneRefused
 from bot.conversation.pipeline import Pipeline
-from bot.web.client_address import client_address
+from bot.web.client_address import client_address, parse_networks
 from bot.web.keys import BUS, PIPELINE, SETTINGS
 from bot.web.origin import origin_allowed
 from bot.webchat.channel import WebChatChannel
@@ -266,6 +266,7 @@ def setup_routes(app: web.Application) -> None:
     app[HUB] = Hub()
     app[LIMITER] = RateLimiter(settings.chat_rate_limit, settings.chat_rate_window)
     app[LIMITS] = WebChatLimits(settings)
+    parse_networks(settings.trusted_proxies)  # a bad TRUSTED_PROXIES stops the start, named
     app.on_startup.append(register_channel)  # type: ignore[arg-type]  # aiohttp 3.9 mistypes Signal
     app.on_shutdown.append(close_sockets)  # type: ignore[arg-type]  # aiohttp 3.9 mistypes Signal
     app.router.add_get("/", index)

@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
@@ -171,3 +172,9 @@ def test_limiter_state_is_bounded_and_forgets_idle_keys() -> None:
     now[0] = 11.0  # every hit has aged out
     limiter.retry_after("late")
     assert len(limiter._hits) == 1
+
+
+def test_a_bad_trusted_proxy_entry_stops_the_start(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, free_port(), trusted_proxies=("127.0.0.1", "proxy-1"))
+    with pytest.raises(ValueError, match="TRUSTED_PROXIES: 'proxy-1'"):
+        create_app(settings)
