@@ -278,6 +278,17 @@ def _check_gateway(settings: Settings, resolve: Resolver, report: Report) -> Non
             f"BOT_HOST={settings.gateway_host!r} {reason}: the gateway then answers plain HTTP "
             "directly; the documented set-up is 127.0.0.1 behind a TLS reverse proxy"
         )
+    for entry in settings.trusted_proxies:
+        try:
+            network = ipaddress.ip_network(entry.strip(), strict=False)
+        except ValueError:
+            report.problems.append(f"TRUSTED_PROXIES entry {entry!r} is not an address or network")
+            continue
+        if not (network.is_private or network.is_loopback) or network.prefixlen == 0:
+            report.warnings.append(
+                f"TRUSTED_PROXIES entry {entry!r} is not a private network: anyone there can "
+                "claim any client address in X-Forwarded-For (the per-address limits)"
+            )
     for origin in settings.allowed_origins:
         parts = urlsplit(origin)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.path.strip("/"):

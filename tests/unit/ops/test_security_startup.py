@@ -413,3 +413,10 @@ def test_the_action_server_runs_the_check_and_exits_2(tmp_path: Path) -> None:
     assert "Refusing to start with BOT_ENV=production:" in done.stderr
     assert "  - ACTION_HOST='0.0.0.0' listens on every interface" in done.stderr
     assert "RASA_AUTH_TOKEN" not in done.stderr and "SESSION_SECRET" not in done.stderr
+
+
+def test_trusted_proxies_must_be_addresses_and_private() -> None:
+    report = review(production_settings(trusted_proxies=("10.0.0.5", "0.0.0.0/0", "lb-1")))
+    assert "TRUSTED_PROXIES entry 'lb-1' is not an address or network" in report.problems
+    assert [w for w in report.warnings if w.startswith("TRUSTED_PROXIES entry '0.0.0.0/0'")]
+    assert not [w for w in report.warnings if "'10.0.0.5'" in w]
