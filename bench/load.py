@@ -437,7 +437,7 @@ class Bench:
         engine.dispose()
 
     def start(self, name: str, replicas: int, gateways: int, knobs: Knobs) -> Topology:
-        from tests.support.running_stack import free_port
+        from tests.support.running_stack import NO_ADDRESS_LIMITS, free_port
 
         settings = Settings(
             var_dir=self.work_dir,
@@ -446,6 +446,7 @@ class Bench:
             session_secret=uuid.uuid4().hex,
             handoff_hours="always",
             chat_rate_limit=1000,  # the bench measures capacity, not the flood limit
+            **NO_ADDRESS_LIMITS,  # every simulated citizen comes from 127.0.0.1
             redis_url=REDIS_URL,
             redis_namespace=f"bench{uuid.uuid4().hex[:6]}",
         )

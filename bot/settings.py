@@ -230,6 +230,16 @@ class Settings:
     # Web chat flood limit: at most this many messages per window (seconds) per conversation.
     chat_rate_limit: int = 10
     chat_rate_window: float = 10.0
+    # The client's address (bot/web/client_address.py): CLIENT_ADDRESS_HEADER is believed only
+    # from a peer in TRUSTED_PROXIES (addresses or networks; default: a proxy on this machine).
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    client_address_header: str = "X-Forwarded-For"
+    # Per client address, within address_limit_window seconds: new web chat conversations,
+    # handoff requests and tickets (bot/webchat/limits.py). Generous: a NAT hides many citizens.
+    address_new_conversations: int = 60
+    address_handoffs: int = 20
+    address_tickets: int = 5
+    address_limit_window: float = 600.0
     # When staff answer handoffs ("1-5 09:00-17:00": Monday to Friday; or "always"), local time.
     # A deployment sets its own; outside these hours users are offered to leave a message.
     handoff_hours: str = "1-5 09:00-17:00"
@@ -305,6 +315,12 @@ class Settings:
             allowed_origins=_env_list("BOT_ALLOWED_ORIGINS"),
             chat_rate_limit=_env_int("CHAT_RATE_LIMIT", 10),
             chat_rate_window=_env_float("CHAT_RATE_WINDOW", 10.0),
+            trusted_proxies=_env_list("TRUSTED_PROXIES") or ("127.0.0.1", "::1"),
+            client_address_header=_env("CLIENT_ADDRESS_HEADER") or "X-Forwarded-For",
+            address_new_conversations=_env_int("ADDRESS_NEW_CONVERSATIONS", 60),
+            address_handoffs=_env_int("ADDRESS_HANDOFFS", 20),
+            address_tickets=_env_int("ADDRESS_TICKETS", 5),
+            address_limit_window=_env_float("ADDRESS_LIMIT_WINDOW", 600.0),
             handoff_hours=_env("HANDOFF_HOURS") or "1-5 09:00-17:00",
             handoff_timezone=_env("HANDOFF_TIMEZONE") or "Asia/Shanghai",
             handoff_release_seconds=_env_float("HANDOFF_RELEASE_SECONDS", 120.0),
@@ -343,6 +359,12 @@ class Settings:
             "BOT_ALLOWED_ORIGINS": ",".join(self.allowed_origins),
             "CHAT_RATE_LIMIT": str(self.chat_rate_limit),
             "CHAT_RATE_WINDOW": str(self.chat_rate_window),
+            "TRUSTED_PROXIES": ",".join(self.trusted_proxies),
+            "CLIENT_ADDRESS_HEADER": self.client_address_header,
+            "ADDRESS_NEW_CONVERSATIONS": str(self.address_new_conversations),
+            "ADDRESS_HANDOFFS": str(self.address_handoffs),
+            "ADDRESS_TICKETS": str(self.address_tickets),
+            "ADDRESS_LIMIT_WINDOW": str(self.address_limit_window),
             "HANDOFF_HOURS": self.handoff_hours,
             "HANDOFF_TIMEZONE": self.handoff_timezone,
             "HANDOFF_RELEASE_SECONDS": str(self.handoff_release_seconds),

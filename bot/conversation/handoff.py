@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot.conversation.calendar import CalendarSource, beijing_today
 from bot.conversation.channel import DeliveryFailed, DeliveryLimit
-from bot.conversation.frames import MAX_MESSAGE_CHARS, iso_time
+from bot.conversation.frames import MAX_MESSAGE_CHARS, error_frame, iso_time
 from bot.conversation.hours import WorkingHours, opening_text
 from bot.conversation.store import ChatStore
 from bot.db import conversations, handoffs, ratings, tickets
@@ -53,6 +53,9 @@ TRANSFERRED_TEXT = "已为您转接至人工客服 {agent}"
 RETURNED_TEXT = "人工客服已结束接待，您可以继续向智能助手提问。"
 CLOSED_TEXT = "本次人工服务已结束，欢迎对我们的服务进行评价。"
 TICKET_TEXT = "留言已收到（编号 {id}），我们会在工作时间尽快回电，请保持电话畅通。"
+NO_OFFLINE_HANDOFF_TEXT = "目前可以直接转人工咨询，无需留言。"
+HANDOFF_LIMITED_TEXT = "转人工请求过于频繁，请稍后再试。"
+GONE_TEXT = "该会话已结束或已转接给其他客服。"
 MAX_COMMENT_CHARS = 500
 # After a reload, the leave-a-message card comes back for this long (then the moment has passed).
 OFFER_TICKET_FOR = timedelta(minutes=30)
@@ -200,6 +203,9 @@ class HandoffDesk:
         self._deliver = deliver
         self.delivery_limit: LimitOf = _unlimited  # the pipeline's: WeChat counts its messages
         self.staff: StaffEvents = NoStaff()
+        # Asked before a conversation gets a new handoff (the web chat: per client address);
+        # False refuses it. Counts the request when it returns True.
+        self.admit_new_handoff: Callable[[str], bool] = lambda _conversation_id: True
         self._positions: dict[int, int] = {}  # last queue position told to each waiting handoff
         self.calendar = CalendarSource(store)
         self.follow_up_days = FOLLOW_UP_DAYS
@@ -243,6 +249,10 @@ class HandoffDesk:
             offline_reason = "nobody"
 
         status = OFFLINE if offline_reason else WAITING
+        existing = await self.store.run(lambda s: handoffs.open_handoff(s, conversation_id))
+        if existing is None and not self.admit_new_handoff(conversation_id):
+            await self._refuse_handoff(conversation_id, reply)
+            return
         handoff, position = await self.store.run(
             lambda s: handoffs.open_or_create(s, conversation_id, reason, intents, status)
         )
@@ -265,6 +275,15 @@ class HandoffDesk:
             await self.staff.publish(QueueChanged())
         else:
             await reply(handoff_frame(handoff, agent_name=await self._agent_name(handoff)))
+
+    async def _refuse_handoff(self, conversation_id: str, reply: Reply) -> None:
+        """Too many handoffs from this address: say so, and let the bot answer again (the
+        handoff action paused the conversation in Rasa)."""
+        await reply(error_frame("rate_limited", HANDOFF_LIMITED_TEXT))
+        try:
+            await self.rasa.resume(conversation_id)
+        except RasaUnavailable:
+            logger.warning("could not resume %s after a refused handoff", conversation_id)
 
     async def release_waiting(self) -> int:
         """Nobody is online any more: waiting citizens are offered a ticket instead of waiting
@@ -307,7 +326,18 @@ class HandoffDesk:
             extra["position"] = state.position
         return handoff_frame(handoff, state.agent_name, **extra)
 
-    async def leave_ticket(self, conversation_id: str, phone: str, text: str) -> int:
+    async def leave_ticket(
+        self,
+        conversation_id: str,
+        phone: str,
+        text: str,
+        *,
+        channel: str = "webchat",
+        client_id: str | None = None,
+        require_offline: bool = False,
+    ) -> int:
+        """Store a call-back request; ValueError (with the citizen's text) when refused.
+        `require_offline`: only after an offline handoff (the web chat's ticket card)."""
         problem = contact_phone_problem(phone)
         if problem is not None:
             raise PhoneRefused(f"{problem}。")
@@ -318,9 +348,17 @@ class HandoffDesk:
             raise ValueError(f"留言太长了，请控制在{MAX_MESSAGE_CHARS}字以内。")
 
         phone = normalize(phone)
-        ticket_id = await self.store.run(
-            lambda s: tickets.create_ticket(s, conversation_id, phone, text)
-        )
+
+        def create(session: Session) -> int:
+            return tickets.create_ticket(
+                session, conversation_id, phone, text,
+                channel=channel, client_id=client_id, require_offline=require_offline,
+            )  # fmt: skip
+
+        try:
+            ticket_id = await self.store.run(create)
+        except tickets.NoOfflineHandoff as exc:
+            raise ValueError(NO_OFFLINE_HANDOFF_TEXT) from exc
         await self.staff.publish(QueueChanged())  # the console's ticket count
         return ticket_id
 
@@ -425,10 +463,12 @@ class HandoffDesk:
             raise HandoffError("not_found", "没有找到这位客服。")
         if to_agent_id == handoff.agent_id:
             raise HandoffError("bad_frame", "会话已在这位客服名下。")
-        handoff_id = handoff.id
-        moved = await self.store.run(lambda s: handoffs.assign(s, handoff_id, to_agent_id))
+        handoff_id, from_agent_id = handoff.id, handoff.agent_id
+        moved = await self.store.run(
+            lambda s: handoffs.assign(s, handoff_id, to_agent_id, from_agent_id)
+        )
         if moved is None:
-            raise HandoffError("not_found", "没有找到这个会话。")
+            raise HandoffError("not_found", GONE_TEXT)
         handoff = moved
         await self._notice(handoff, TRANSFERRED_TEXT.format(agent=target.display_name))
         await self._tell_citizen(handoff, handoff_frame(handoff, target.display_name))
@@ -473,7 +513,9 @@ class HandoffDesk:
 
     async def _end(self, conversation_id: str, agent: Agent, status: str, text: str) -> None:
         handoff = await self._assigned(conversation_id, agent)
-        await self.store.run(lambda s: handoffs.end(s, handoff.id, status))
+        handoff_id, agent_id = handoff.id, handoff.agent_id
+        if not await self.store.run(lambda s: handoffs.end(s, handoff_id, status, agent_id)):
+            raise HandoffError("not_found", GONE_TEXT)  # ended or transferred meanwhile
         handoff.status = status
         await self._notice(handoff, text)
         await self._tell_citizen(handoff, handoff_frame(handoff))

@@ -29,6 +29,10 @@ from bot.rasa.pool import RasaPool, RasaUnavailable
 __all__ = ["Channel", "DeliveryFailed", "Pipeline", "Received", "StoreFailed"]
 logger = logging.getLogger(__name__)
 BUSY_TEXT = "系统繁忙，请稍后再试，或转人工咨询。"
+# The handoff state could not be read: the message is answered by nobody now (it might belong to
+# staff, not the paused bot); the page sends it again after RETRY_SECONDS (bot/webchat/static).
+NOT_ROUTED_TEXT = "系统繁忙，您的消息暂未处理，稍后会重新发送。"
+RETRY_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -196,9 +200,17 @@ class Pipeline:
         try:
             try:
                 handoff, unresumed = await self.desk.routing_state(conversation_id)
-            except Exception:  # the database is down: the bot still answers (or apologises)
+            except Exception:  # database down: staff may have this conversation, the bot not
                 logger.exception("could not read the handoff state of %s", conversation_id)
-                handoff, unresumed = None, None
+                await reply(
+                    error_frame(
+                        "not_stored",
+                        NOT_ROUTED_TEXT,
+                        client_id=message.get("client_id"),
+                        retry_after=RETRY_SECONDS,
+                    )
+                )
+                return
             if handoff is not None:
                 await self.desk.pass_to_staff(conversation_id, handoff, message, reply)
             elif not await self._look_up(conversation_id, message_id, for_rasa, reply):
@@ -320,8 +332,20 @@ class Pipeline:
 
     # ---- the citizen's side of a handoff --------------------------------------------------------
 
-    async def leave_ticket(self, conversation_id: str, phone: str, text: str) -> int:
-        return await self.desk.leave_ticket(conversation_id, phone, text)
+    async def leave_ticket(
+        self,
+        conversation_id: str,
+        phone: str,
+        text: str,
+        *,
+        channel: str = "webchat",
+        client_id: str | None = None,
+        require_offline: bool = False,
+    ) -> int:
+        return await self.desk.leave_ticket(
+            conversation_id, phone, text,
+            channel=channel, client_id=client_id, require_offline=require_offline,
+        )  # fmt: skip
 
     async def rate(self, conversation_id: str, handoff_id: int, score: int, comment: str) -> None:
         await self.desk.rate(conversation_id, handoff_id, score, comment)

@@ -77,6 +77,12 @@ class Stored:
     previous_at: datetime | None = None
 
 
+def ensure_conversation(session: Session, conversation_id: str, channel: str = "webchat") -> None:
+    """Create the conversation's row unless it exists (flushed, not committed)."""
+    if session.get(Conversation, conversation_id) is None:
+        _touch_conversation(session, conversation_id, utcnow(), channel)
+
+
 def _touch_conversation(
     session: Session, conversation_id: str, now: datetime, channel: str = "webchat"
 ) -> datetime | None:

@@ -13,6 +13,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 def make_engine(database_url: str) -> Engine:
     url = make_url(database_url)
+    if url.drivername == "postgresql":
+        # psycopg2 in both environments: SQLAlchemy 2.1 (the gateway's) defaults to psycopg 3,
+        # which SQLAlchemy 1.4 (Rasa's) does not know.
+        url = url.set(drivername="postgresql+psycopg2")
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)

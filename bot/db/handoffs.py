@@ -16,16 +16,20 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
+    and_,
     func,
+    or_,
     select,
     update,
 )
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import Select
+from sqlalchemy.sql.elements import ColumnElement
 
 from bot.db.conversations import Conversation, Message, history, utcnow
 from bot.db.models import Base
@@ -64,6 +68,9 @@ class Handoff(Base):
 
 class Ticket(Base):
     __tablename__ = "tickets"
+    __table_args__ = (
+        Index("ix_tickets_conversation_client", "conversation_id", "client_id", unique=True),
+    )
 
     id = Column(Integer, primary_key=True)
     conversation_id = Column(
@@ -76,6 +83,8 @@ class Ticket(Base):
     created_at = Column(DateTime, nullable=False, default=utcnow)
     updated_at = Column(DateTime, nullable=False, default=utcnow)
     handled_by = Column(Integer, ForeignKey("staff_users.id"))
+    # The web page's id for the ticket frame: a resent frame finds this ticket (NULL: WeChat).
+    client_id = Column(String(64))
 
 
 class StaffNote(Base):
@@ -168,15 +177,22 @@ def release(session: Session, handoff_id: int) -> bool:
     return result.rowcount == 1
 
 
-def end(session: Session, handoff_id: int, status: str) -> None:
-    """End a handoff now (returned or closed)."""
-    session.execute(
+def end(session: Session, handoff_id: int, status: str, agent_id: int | None) -> bool:
+    """End an active handoff now (returned or closed) if it is still `agent_id`'s: one
+    conditional UPDATE, so a close racing a transfer or another close has one winner. False
+    when it had already ended or moved to another agent."""
+    result = session.execute(
         update(Handoff)
-        .where(Handoff.id == handoff_id)
+        .where(Handoff.id == handoff_id, Handoff.status == ACTIVE, _agent_is(agent_id))
         .values(status=status, ended_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     session.commit()
+    return result.rowcount == 1
+
+
+def _agent_is(agent_id: int | None) -> ColumnElement[bool]:
+    return Handoff.agent_id.is_(None) if agent_id is None else Handoff.agent_id == agent_id
 
 
 def routing_state(session: Session, conversation_id: str) -> tuple[Handoff | None, list[Handoff]]:
@@ -223,13 +239,23 @@ def open_or_create(
     return handoff, queue_position(session, handoff)
 
 
-def assign(session: Session, handoff_id: int, agent_id: int) -> Handoff | None:
-    """Give the handoff to another agent (a transfer); None when it does not exist."""
-    handoff = session.get(Handoff, handoff_id)
-    if handoff is None:
-        return None
-    handoff.agent_id = agent_id
+def assign(
+    session: Session, handoff_id: int, agent_id: int, from_agent_id: int | None
+) -> Handoff | None:
+    """Give an active handoff of `from_agent_id` to another agent (a transfer): one conditional
+    UPDATE. None when it no longer is active and `from_agent_id`'s (closed, or moved meanwhile)."""
+    result = session.execute(
+        update(Handoff)
+        .where(Handoff.id == handoff_id, Handoff.status == ACTIVE, _agent_is(from_agent_id))
+        .values(agent_id=agent_id)
+        .execution_options(synchronize_session=False)
+    )
     session.commit()
+    if result.rowcount != 1:
+        return None
+    handoff = session.get(Handoff, handoff_id)
+    if handoff is not None:
+        session.refresh(handoff)
     return handoff
 
 
@@ -325,11 +351,20 @@ class HandoffSummary:
     last_user_text: str | None  # the user's latest message in the conversation
 
 
+# The console gets one page of the waiting queue (the next to take) and at most ACTIVE_CAP
+# conversations in service: a flood of waiting handoffs must not make every change a huge frame.
+QUEUE_PAGE = 50
+ACTIVE_CAP = 200
+
+
 @dataclass(frozen=True)
 class QueueSnapshot:
-    waiting: list[HandoffSummary]  # first come first served
+    waiting: list[HandoffSummary]  # first come first served: one page from waiting_offset
     active: list[HandoffSummary]
     agents: list[tuple[int, str]]  # active staff accounts (id, display name), by name
+    waiting_total: int = 0
+    active_total: int = 0
+    waiting_offset: int = 0
 
 
 @dataclass(frozen=True)
@@ -358,17 +393,44 @@ def _summary_query() -> Select:
     )
 
 
-def _summary(row: Row) -> HandoffSummary:
+def _summary(row: Row | tuple) -> HandoffSummary:
     handoff, channel, agent_name, last_user_text = row
     return HandoffSummary(handoff, channel or "webchat", agent_name, last_user_text)
 
 
-def queue_snapshot(session: Session) -> QueueSnapshot:
-    """The waiting and active handoffs with their summaries, and the active staff: two queries."""
+def queue_snapshot(
+    session: Session, waiting_offset: int = 0, page: int = QUEUE_PAGE
+) -> QueueSnapshot:
+    """One page of the waiting handoffs and the active ones (capped), with their summaries and
+    totals, in one query (window functions number each state's handoffs); the active staff in
+    a second."""
+    numbered = (
+        select(
+            Handoff.id.label("id"),
+            func.row_number().over(partition_by=Handoff.status, order_by=Handoff.id).label("n"),
+            func.count().over(partition_by=Handoff.status).label("total"),
+        )
+        .where(Handoff.status.in_(OPEN_STATES))
+        .subquery()
+    )
+    waiting_offset = max(0, waiting_offset)
+    in_page = or_(
+        and_(
+            Handoff.status == WAITING,
+            numbered.c.n > waiting_offset,
+            numbered.c.n <= waiting_offset + page,
+        ),
+        and_(Handoff.status == ACTIVE, numbered.c.n <= ACTIVE_CAP),
+    )
     rows = session.execute(
-        _summary_query().where(Handoff.status.in_(OPEN_STATES)).order_by(Handoff.id)
+        _summary_query()
+        .add_columns(numbered.c.total)
+        .join(numbered, numbered.c.id == Handoff.id)
+        .where(in_page)
+        .order_by(Handoff.id)
     ).all()
-    summaries = [_summary(row) for row in rows]
+    summaries = [_summary(row[:4]) for row in rows]
+    totals = {row[0].status: int(row[4]) for row in rows}
     agents = session.execute(
         select(StaffUser.id, StaffUser.display_name)
         .where(StaffUser.active.is_(True))
@@ -378,7 +440,21 @@ def queue_snapshot(session: Session) -> QueueSnapshot:
         waiting=[s for s in summaries if s.handoff.status == WAITING],
         active=[s for s in summaries if s.handoff.status == ACTIVE],
         agents=[(agent_id, name) for agent_id, name in agents],
+        waiting_total=totals.get(WAITING, 0),
+        active_total=totals.get(ACTIVE, 0),
+        waiting_offset=waiting_offset,
     )
+
+
+def waiting_summary(session: Session, handoff_id: int) -> tuple[HandoffSummary, int] | None:
+    """A waiting handoff's summary and queue position (None when it no longer waits)."""
+    row = session.execute(
+        _summary_query().where(Handoff.id == handoff_id, Handoff.status == WAITING)
+    ).first()
+    if row is None:
+        return None
+    found = _summary(row)
+    return found, queue_position(session, found.handoff)
 
 
 def conversation_detail(session: Session, conversation_id: str) -> ConversationDetail:

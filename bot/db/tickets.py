@@ -11,10 +11,12 @@ from datetime import datetime
 from enum import Enum
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from bot.db.conversations import utcnow
+from bot.db.conversations import ensure_conversation, utcnow
 from bot.db.handoffs import (
+    OFFLINE,
     TICKET_CALLED_BACK,
     TICKET_CLOSED,
     TICKET_OPEN,
@@ -32,18 +34,60 @@ TICKET_MOVES: dict[str, tuple[str, ...]] = {
 }
 
 
-def create_ticket(session: Session, conversation_id: str, phone: str, message: str) -> int:
-    """Store a ticket for the conversation's latest handoff; its id."""
+class NoOfflineHandoff(Exception):
+    """A ticket that must follow an offline handoff (the web chat's card) found none."""
+
+
+def create_ticket(
+    session: Session,
+    conversation_id: str,
+    phone: str,
+    message: str,
+    *,
+    channel: str = "webchat",
+    client_id: str | None = None,
+    require_offline: bool = False,
+) -> int:
+    """Store a ticket for the conversation's latest handoff; its id.
+
+    The conversation's row is created first when it has none yet (a WeChat follower whose first
+    message is "留言 …"). With `client_id`, a ticket already stored under it is returned instead
+    of a second one. `require_offline`: NoOfflineHandoff unless the latest handoff is offline.
+    """
+    if client_id is not None:
+        existing = _ticket_of_client(session, conversation_id, client_id)
+        if existing is not None:
+            return existing
     handoff = latest_handoff(session, conversation_id)
+    if require_offline and (handoff is None or handoff.status != OFFLINE):
+        raise NoOfflineHandoff(conversation_id)
+    ensure_conversation(session, conversation_id, channel)
     ticket = Ticket(
         conversation_id=conversation_id,
         handoff_id=handoff.id if handoff else None,
         phone=phone,
         message=message,
+        client_id=client_id,
     )
     session.add(ticket)
-    session.commit()
+    try:
+        session.commit()
+    except IntegrityError:  # the same client id at the same time on another socket
+        session.rollback()
+        existing = _ticket_of_client(session, conversation_id, client_id or "")
+        if existing is None:
+            raise
+        return existing
     return ticket.id
+
+
+def _ticket_of_client(session: Session, conversation_id: str, client_id: str) -> int | None:
+    found = session.execute(
+        select(Ticket.id).where(
+            Ticket.conversation_id == conversation_id, Ticket.client_id == client_id
+        )
+    ).scalar_one_or_none()
+    return int(found) if found is not None else None
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """The start-up check: outside development the product refuses to run with unsafe settings.
 
 `BOT_ENV` is `development` (the default: a fresh checkout runs with generated secrets on loopback)
-or `production`. In production `bot run` / `bot serve` and the Rasa process (`bot.rasa.server`,
-`rasa_only`: its token and the addresses) refuse to start (exit code 2, every problem
-listed) when:
+or `production`. In production `bot run` / `bot serve`, the Rasa process (`bot.rasa.server`,
+`rasa_only`: its token and the addresses) and the action server (`bot.ops.action_server`,
+`actions_only`: its address) refuse to start (exit code 2, every problem listed) when:
 
 - `RASA_AUTH_TOKEN` or `SESSION_SECRET` is not set in the environment (the generated
   `var/secrets.json` is a development convenience: one file on one disk, not managed as a secret;
@@ -89,11 +89,17 @@ def check_settings(settings: Settings, resolve: Resolver | None = None) -> list[
 
 
 def review(
-    settings: Settings, resolve: Resolver | None = None, *, rasa_only: bool = False
+    settings: Settings,
+    resolve: Resolver | None = None,
+    *,
+    rasa_only: bool = False,
+    actions_only: bool = False,
 ) -> Report:
     """Problems and warnings for `settings` in the environment `settings.environment` names.
     `rasa_only`: the check inside the Rasa process (bot/rasa/server.py): its token and the Rasa and
-    action addresses only (the gateway's secrets, WeChat and database are not Rasa's)."""
+    action addresses only (the gateway's secrets, WeChat and database are not Rasa's).
+    `actions_only`: the check inside the action server (bot/ops/action_server.py): its address
+    and database; it has no secret of its own and is given none (bot/ops/stack.py)."""
     report = Report()
     env = settings.environment
     if env == DEVELOPMENT:
@@ -104,6 +110,15 @@ def review(
         )
         return report
     resolve = resolve or resolve_host
+    if actions_only:
+        reason = public_address_reason(settings.action_host, resolve)
+        if reason is not None:
+            report.problems.append(
+                f"ACTION_HOST={settings.action_host!r} {reason}: the action server has no "
+                "authentication and must listen on loopback or a private network only"
+            )
+        _check_database(settings, report)
+        return report
     _check_secrets(settings, report, rasa_only)
     addresses = [
         (f"RASA_HOST={settings.rasa_host!r}", settings.rasa_host),
@@ -263,6 +278,17 @@ def _check_gateway(settings: Settings, resolve: Resolver, report: Report) -> Non
             f"BOT_HOST={settings.gateway_host!r} {reason}: the gateway then answers plain HTTP "
             "directly; the documented set-up is 127.0.0.1 behind a TLS reverse proxy"
         )
+    for entry in settings.trusted_proxies:
+        try:
+            network = ipaddress.ip_network(entry.strip(), strict=False)
+        except ValueError:
+            report.problems.append(f"TRUSTED_PROXIES entry {entry!r} is not an address or network")
+            continue
+        if not (network.is_private or network.is_loopback) or network.prefixlen == 0:
+            report.warnings.append(
+                f"TRUSTED_PROXIES entry {entry!r} is not a private network: anyone there can "
+                "claim any client address in X-Forwarded-For (the per-address limits)"
+            )
     for origin in settings.allowed_origins:
         parts = urlsplit(origin)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.path.strip("/"):
@@ -281,10 +307,11 @@ def startup_check(
     resolve: Resolver | None = None,
     *,
     rasa_only: bool = False,
+    actions_only: bool = False,
 ) -> int:
     """Print warnings and problems; 0 when the process may start, 2 when it must not."""
     stream = stream or sys.stderr
-    report = review(settings, resolve, rasa_only=rasa_only)
+    report = review(settings, resolve, rasa_only=rasa_only, actions_only=actions_only)
     for warning in report.warnings:
         print(f"warning: {warning}", file=stream)
     if not report.problems:

@@ -36,6 +36,8 @@ from urllib.parse import quote
 
 import aiohttp
 
+from bot.rasa.auth import bearer_header
+
 logger = logging.getLogger(__name__)
 
 
@@ -275,7 +277,7 @@ class RasaPool:
 
     async def _post_resume(self, url: str, timeout: float) -> None:
         status, _ = await self._fetch(
-            "POST", url, timeout, params={"token": self._token}, json={"event": "resume"}
+            "POST", url, timeout, headers=bearer_header(self._token), json={"event": "resume"}
         )
         if status != 200:
             raise RasaUnavailable(f"Rasa answered HTTP {status} to resume")

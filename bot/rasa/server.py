@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 
+from bot.rasa.auth import JWT_METHOD
 from bot.settings import Settings
 
 
@@ -51,7 +52,12 @@ def main() -> None:
 
     cache_action_response_validator()
 
-    sys.argv = ["rasa", "run", *sys.argv[1:], "--enable-api", "--auth-token", token]
+    # The token also signs the gateway's JWTs (bot/rasa/auth.py): the gateway never puts it in
+    # a URL. `--auth-token` stays for people and scripts that call the API by hand.
+    sys.argv = [
+        "rasa", "run", *sys.argv[1:], "--enable-api", "--auth-token", token,
+        "--jwt-secret", token, "--jwt-method", JWT_METHOD,
+    ]  # fmt: skip
     rasa_main()
 
 

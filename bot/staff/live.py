@@ -189,10 +189,12 @@ class StaffHub:
 
     @handle.register
     async def _new_handoff(self, event: NewHandoff) -> None:
-        snapshot = await self.desk.store.run(queue_snapshot)
-        waiting = snapshot["waiting"]
-        handoff = next((h for h in waiting if h["handoff_id"] == event.handoff_id), None)
-        if handoff is not None:
+        if not self._sockets:
+            return
+        handoff_id = event.handoff_id
+        found = await self.desk.store.run(lambda s: handoffs.waiting_summary(s, handoff_id))
+        if found is not None:
+            handoff = summary(found[0], position=found[1])
             for ws in list(self._sockets):
                 await send(ws, {"type": "new_handoff", "handoff": handoff})
 
@@ -276,8 +278,10 @@ async def send(ws: web.WebSocketResponse, frame: dict[str, Any]) -> None:
 def queue_snapshot(session: Session) -> dict[str, Any]:
     """The queue for the console: waiting and active handoffs, and the agents (two queries)."""
     queue = handoffs.queue_snapshot(session)
+    first = queue.waiting_offset + 1
     return {
-        "waiting": [summary(item, position=i) for i, item in enumerate(queue.waiting, start=1)],
+        "waiting": [summary(item, position=i) for i, item in enumerate(queue.waiting, start=first)],
+        "waiting_total": queue.waiting_total,
         "active": [summary(item) for item in queue.active],
         "agents": [{"id": agent_id, "display_name": name} for agent_id, name in queue.agents],
     }
@@ -318,6 +322,7 @@ def queue_frame(snapshot: dict[str, Any], staff: StaffIdentity, online: set[int]
     return {
         "type": "queue",
         "waiting": snapshot["waiting"],
+        "waiting_total": snapshot["waiting_total"],  # "waiting" is its first page
         "mine": mine,
         "others": others,
         "agents": agents,

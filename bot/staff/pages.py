@@ -41,7 +41,8 @@ from bot.staff.auth import (
     setup_staff_auth,
     start_staff_session,
 )
-from bot.staff.throttle import THROTTLE, TOO_MANY_TEXT, LoginThrottle, Throttled, client_address
+from bot.staff.throttle import THROTTLE, TOO_MANY_TEXT, LoginThrottle, Throttled
+from bot.web.client_address import client_address
 from bot.web.keys import SETTINGS
 
 T = TypeVar("T")

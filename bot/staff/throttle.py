@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import ipaddress
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -87,20 +86,3 @@ class LoginThrottle:
 
 
 THROTTLE = web.AppKey("staff_login_throttle", LoginThrottle)
-
-
-def client_address(request: web.Request) -> str:
-    """The client's address: behind the reverse proxy (a loopback or private peer) the last
-    X-Forwarded-For entry, the one the proxy itself appended; otherwise the peer."""
-    peer = request.remote or ""
-    forwarded = request.headers.get("X-Forwarded-For")
-    if forwarded:
-        try:
-            trusted = ipaddress.ip_address(peer).is_private  # loopback is private too
-        except ValueError:
-            trusted = False
-        if trusted:
-            last = forwarded.split(",")[-1].strip()
-            if last:
-                return last
-    return peer

@@ -14,10 +14,12 @@ from bot.conversation.channel import StoreFailed
 from bot.conversation.frames import error_frame, message_frame, welcome_frame
 from bot.conversation.handoff import TICKET_TEXT, PhoneRefused
 from bot.conversation.pipeline import Pipeline
+from bot.web.client_address import client_address, parse_networks
 from bot.web.keys import BUS, PIPELINE, SETTINGS
 from bot.web.origin import origin_allowed
 from bot.webchat.channel import WebChatChannel
 from bot.webchat.hub import Hub
+from bot.webchat.limits import WebChatLimits
 from bot.webchat.protocol import (
     ConversationRating,
     ProtocolError,
@@ -35,13 +37,27 @@ NOT_STORED_TEXT = "消息暂时没有发出，稍后会自动重发。"
 RETRY_NOT_STORED_SECONDS = 3.0
 TICKET_NOT_STORED = "留言暂时没有保存成功，请稍后再提交。"
 RATING_NOT_STORED = "评价暂时没有保存成功，请稍后再提交。"
+TOO_MANY_CONVERSATIONS = "新对话过于频繁，请稍后再试。"
+TOO_MANY_TICKETS = "留言提交过于频繁，请稍后再试。"
+TOO_MANY_FRAMES = "操作过于频繁，请稍后再试。"
 # Close code telling a tab that its browser started a new conversation (it reconnects at once).
 CLOSE_NEW_CONVERSATION = 4001
 # The header a same-origin fetch() adds; a cross-site form or link cannot send it.
 CSRF_HEADER = "X-Requested-With"
 
 HUB = web.AppKey("webchat_hub", Hub)
-LIMITER = web.AppKey("webchat_limiter", RateLimiter)
+LIMITER = web.AppKey("webchat_limiter", RateLimiter)  # chat messages per conversation
+LIMITS = web.AppKey("webchat_limits", WebChatLimits)
+
+
+def new_conversation_id(request: web.Request) -> str:
+    """A fresh conversation id, counted against the client's address (429 past the limit)."""
+    retry_after = request.app[LIMITS].new_conversations.retry_after(client_address(request))
+    if retry_after is not None:
+        raise web.HTTPTooManyRequests(
+            text=TOO_MANY_CONVERSATIONS, headers={"Retry-After": str(max(1, round(retry_after)))}
+        )
+    return uuid.uuid4().hex
 
 
 async def conversation_id(request: web.Request) -> str:
@@ -51,7 +67,7 @@ async def conversation_id(request: web.Request) -> str:
     """
     session = await get_session(request)
     if "conversation_id" not in session:
-        session["conversation_id"] = uuid.uuid4().hex
+        session["conversation_id"] = new_conversation_id(request)
     return session["conversation_id"]
 
 
@@ -71,7 +87,7 @@ async def new_conversation(request: web.Request) -> web.StreamResponse:
         raise web.HTTPForbidden(text="cross-site request refused")
     session = await get_session(request)
     old = session.get("conversation_id")
-    session["conversation_id"] = uuid.uuid4().hex
+    session["conversation_id"] = new_conversation_id(request)
     # The cookie must reach the browser before its tabs are told to reconnect, so the response
     # is sent here (a StreamResponse, which the session middleware leaves alone) and then they are.
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
@@ -88,6 +104,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     if not origin_allowed(request):
         raise web.HTTPForbidden(text="origin not allowed")
     conversation = await conversation_id(request)
+    address = client_address(request)
+    request.app[LIMITS].remember(conversation, address)
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=64 * 1024)
     session = await get_session(request)
     if session.new:  # aiohttp-session does not save into websocket responses by itself
@@ -100,7 +118,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         await send_history(app, conversation, ws)
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
-                await receive(app, conversation, ws, msg.data)
+                await receive(app, conversation, ws, msg.data, address)
             elif msg.type == WSMsgType.BINARY:
                 await ws.send_json(error_frame("bad_frame", "不支持的消息类型。"))
     finally:
@@ -129,25 +147,43 @@ async def send_history(app: web.Application, conversation: str, ws: web.WebSocke
 
 
 async def receive(
-    app: web.Application, conversation: str, ws: web.WebSocketResponse, raw: str
+    app: web.Application,
+    conversation: str,
+    ws: web.WebSocketResponse,
+    raw: str,
+    address: str = "",
 ) -> None:
-    """One client frame: check it, then store, acknowledge and queue a message for its answer."""
+    """One client frame: check it, then store, acknowledge and queue a message for its answer.
+    Every kind of frame has its limit (bot/webchat/limits.py)."""
     try:
         frame = parse_client_frame(raw)
     except ProtocolError as exc:
         await ws.send_json(error_frame(exc.code, exc.text, client_id=exc.client_id))
         return
     pipeline = app[PIPELINE]
+    limits = app[LIMITS]
     if frame is None:
         return
     if isinstance(frame, Typing):
-        await pipeline.user_typing(conversation, frame.on)
+        if limits.typing.retry_after(conversation) is None:  # else dropped: only an indicator
+            await pipeline.user_typing(conversation, frame.on)
         return
-    if isinstance(frame, TicketRequest):
-        await leave_ticket(pipeline, conversation, ws, frame)
-        return
-    if isinstance(frame, (RatingRequest, ConversationRating)):
-        await rate(pipeline, conversation, ws, frame)
+    if isinstance(frame, TicketRequest | RatingRequest | ConversationRating):
+        client_id = frame.client_id if isinstance(frame, TicketRequest) else None
+        retry_after = limits.forms.retry_after(conversation)
+        if retry_after is None and isinstance(frame, TicketRequest):
+            retry_after = limits.tickets.peek(address)
+        if retry_after is not None:
+            text = TOO_MANY_TICKETS if isinstance(frame, TicketRequest) else TOO_MANY_FRAMES
+            await ws.send_json(
+                error_frame("rate_limited", text, client_id=client_id, retry_after=retry_after)
+            )
+            return
+        if isinstance(frame, TicketRequest):
+            if await leave_ticket(pipeline, conversation, ws, frame):
+                limits.tickets.record(address)
+        else:
+            await rate(pipeline, conversation, ws, frame)
         return
     message = frame
     retry_after = app[LIMITER].retry_after(conversation)
@@ -189,17 +225,20 @@ async def receive(
 
 async def leave_ticket(
     pipeline: Pipeline, conversation: str, ws: web.WebSocketResponse, frame: TicketRequest
-) -> None:
+) -> bool:
+    """Store the ticket (only after an offline handoff, once per client id); True when stored."""
     try:
-        ticket_id = await pipeline.leave_ticket(conversation, frame.phone, frame.text)
+        ticket_id = await pipeline.leave_ticket(
+            conversation, frame.phone, frame.text, client_id=frame.client_id, require_offline=True
+        )
     except ValueError as exc:
         code = "bad_phone" if isinstance(exc, PhoneRefused) else "bad_ticket"
         await ws.send_json(error_frame(code, str(exc), client_id=frame.client_id))
-        return
+        return False
     except Exception:
         logger.exception("could not store a ticket of %s", conversation)
         await ws.send_json(error_frame("not_stored", TICKET_NOT_STORED, client_id=frame.client_id))
-        return
+        return False
     await ws.send_json(
         {
             "type": "ticket_saved",
@@ -208,6 +247,7 @@ async def leave_ticket(
             "text": TICKET_TEXT.format(id=ticket_id),
         }
     )
+    return True
 
 
 async def rate(
@@ -238,6 +278,8 @@ def setup_routes(app: web.Application) -> None:
     settings = app[SETTINGS]
     app[HUB] = Hub()
     app[LIMITER] = RateLimiter(settings.chat_rate_limit, settings.chat_rate_window)
+    app[LIMITS] = WebChatLimits(settings)
+    parse_networks(settings.trusted_proxies)  # a bad TRUSTED_PROXIES stops the start, named
     app.on_startup.append(register_channel)  # type: ignore[arg-type]  # aiohttp 3.9 mistypes Signal
     app.on_shutdown.append(close_sockets)  # type: ignore[arg-type]  # aiohttp 3.9 mistypes Signal
     app.router.add_get("/", index)
@@ -248,6 +290,7 @@ def setup_routes(app: web.Application) -> None:
 
 async def register_channel(app: web.Application) -> None:
     app[PIPELINE].register_channel(WebChatChannel(app[HUB], app[BUS]))
+    app[PIPELINE].desk.admit_new_handoff = app[LIMITS].admit_handoff
 
 
 async def close_sockets(app: web.Application) -> None:

@@ -220,7 +220,7 @@ async def understand_typed(endpoint: WechatEndpoint, conversation: str, typed: T
         return Say(ELDER_MODE_TEXT)
     ticket = ticket_request(text)
     if ticket is not None:
-        return await leave_ticket(endpoint.pipeline, conversation, *ticket)
+        return await leave_ticket(endpoint.pipeline, conversation, typed.client_id, *ticket)
     comment = COMMENT_PATTERN.match(text)
     if comment is not None and await add_comment(endpoint.pipeline, conversation, comment.group(1)):
         return Say(COMMENT_THANKS)
@@ -234,9 +234,13 @@ async def understand_typed(endpoint: WechatEndpoint, conversation: str, typed: T
     return Ask(typed.client_id, text, human_payload(text))
 
 
-async def leave_ticket(pipeline: Pipeline, conversation: str, phone: str, text: str) -> Say:
+async def leave_ticket(
+    pipeline: Pipeline, conversation: str, client_id: str, phone: str, text: str
+) -> Say:
     try:
-        ticket_id = await pipeline.leave_ticket(conversation, phone, text)
+        ticket_id = await pipeline.leave_ticket(
+            conversation, phone, text, channel=CHANNEL_NAME, client_id=client_id
+        )
     except ValueError as exc:
         return Say(f"留言没有提交：{exc}")
     except Exception:

@@ -204,3 +204,32 @@ def test_a_flood_is_slowed_and_every_message_still_arrives_once(
         expect(answers).to_have_count(6)  # each answered once
         assert sorted(m["message"] for m in gateway.rasa.received) == [f"第{n}条" for n in range(6)]
         page.context.close()
+
+
+def test_a_message_not_routed_after_its_ack_is_sent_again(browser: Browser, tmp_path: Path) -> None:
+    """Issue 14, #10: the handoff state cannot be read just after the message was acknowledged:
+    the gateway answers not_stored (it might be staff's, not the bot's) and the page sends the
+    same message again, which is then answered once."""
+    from bot.web.keys import PIPELINE
+
+    with Gateway(tmp_path) as gateway:
+        desk = gateway.runners[-1].app[PIPELINE].desk
+        real_read = desk.routing_state
+        failures = [1]
+
+        async def fails_once(conversation_id: str) -> Any:
+            if failures:
+                failures.pop()
+                raise TimeoutError("database call timed out")
+            return await real_read(conversation_id)
+
+        desk.routing_state = fails_once
+        gateway.rasa.reply = [{"text": "商标注册可以在网上办理。"}]
+        page = open_chat(browser, gateway.url)
+        ask(page, "商标怎么注册")
+        answer = page.locator(".msg--bot", has_text="商标注册可以在网上办理")
+        expect(answer).to_have_count(1, timeout=15_000)
+        assert not failures  # the first attempt did fail
+        asked = [m["message"] for m in gateway.rasa.received]
+        assert asked == ["商标怎么注册"]  # asked once: after the resend, not before
+        expect(page.locator(".msg--user", has_text="商标怎么注册")).to_have_count(1)

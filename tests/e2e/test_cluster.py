@@ -29,7 +29,7 @@ from bot.rasa.pool import HashRing
 from bot.settings import Settings
 from tests.conftest import require_service
 from tests.support.chat_client import ChatClient, buttons, texts
-from tests.support.running_stack import free_port
+from tests.support.running_stack import NO_ADDRESS_LIMITS, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -63,6 +63,7 @@ def cluster(
         rasa_timeout=20,  # a slow, busy test machine must not turn into "busy" answers
         handoff_hours="always",
         redis_namespace=f"test-{uuid.uuid4().hex[:8]}",
+        **NO_ADDRESS_LIMITS,
     )
     config = ClusterConfig(
         database_url=postgres_schema_url,

@@ -62,6 +62,7 @@
   let agents = [];
   let canned = [];
   let queue = { waiting: [], mine: [], others: [] };
+  let waitingTotal = 0; // all waiting citizens; queue.waiting holds the first page
   let current = null; // {id, handoff, loaded}
   const unread = new Map(); // conversation id -> messages not yet seen
   const shownIds = new Set(); // server ids of the open transcript's messages
@@ -236,12 +237,15 @@
       const items = queue[group] || [];
       list.textContent = "";
       items.forEach(function (h) { list.appendChild(renderQueueItem(h, group)); });
-      ui.counts[group].textContent = items.length;
-      ui.counts[group].classList.toggle("is-alert", group === "waiting" && items.length > 0);
+      // The gateway sends the first page of the waiting queue, with the total.
+      const total = group === "waiting" ? Math.max(waitingTotal, items.length) : items.length;
+      ui.counts[group].textContent = total;
+      ui.counts[group].classList.toggle("is-alert", group === "waiting" && total > 0);
       ui.empties[group].hidden = items.length > 0;
     });
     tickTimers();
-    document.title = queue.waiting.length ? "(" + queue.waiting.length + ") " + TITLE : TITLE;
+    const waiting = Math.max(waitingTotal, queue.waiting.length);
+    document.title = waiting ? "(" + waiting + ") " + TITLE : TITLE;
   }
 
   function tickTimers() {
@@ -267,6 +271,7 @@
   }
 
   function onQueue(frame) {
+    waitingTotal = typeof frame.waiting_total === "number" ? frame.waiting_total : 0;
     queue = {
       waiting: Array.isArray(frame.waiting) ? frame.waiting : [],
       mine: Array.isArray(frame.mine) ? frame.mine : [],

@@ -348,7 +348,16 @@
     });
   }
 
+  // Acknowledged messages, kept a while: one the gateway could not route yet comes back as
+  // not_stored after its ack and is sent again (bot/conversation/pipeline.py).
+  const recentlyAcked = new Map();
+
   function onAck(frame) {
+    const acked = outbox.find(function (m) { return m.id === frame.client_id; });
+    if (acked) {
+      recentlyAcked.set(acked.id, acked);
+      if (recentlyAcked.size > 20) recentlyAcked.delete(recentlyAcked.keys().next().value);
+    }
     outbox = outbox.filter(function (m) { return m.id !== frame.client_id; });
     saveOutbox();
     setState(userBubbles.get(frame.client_id), "sent");
@@ -356,6 +365,11 @@
   }
 
   function onError(frame) {
+    if (frame.code === "not_stored" && recentlyAcked.has(frame.client_id)) {
+      outbox.push(recentlyAcked.get(frame.client_id));
+      recentlyAcked.delete(frame.client_id);
+      saveOutbox();
+    }
     const pending = frame.client_id && outbox.find(function (m) { return m.id === frame.client_id; });
     if (pending && frame.retry_after !== undefined) {
       // Slowed down or not stored yet: kept, and sent again later.

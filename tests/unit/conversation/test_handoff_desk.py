@@ -25,9 +25,10 @@ from bot.conversation.handoff import (
 from bot.conversation.hours import WorkingHours
 from bot.conversation.pipeline import Pipeline
 from bot.conversation.store import ChatStore
-from bot.db.conversations import Message
+from bot.db import handoffs
+from bot.db.conversations import Conversation, Message
 from bot.db.engine import session_factory
-from bot.db.handoffs import Handoff, Ticket
+from bot.db.handoffs import CLOSED, Handoff, Ticket
 from bot.db.staff import StaffUser
 from bot.rasa.pool import RasaPool
 from tests.support.running_stack import free_port
@@ -276,3 +277,99 @@ async def test_waiting_citizens_are_released_when_nobody_is_online(desk_parts, d
         assert session.get(Handoff, 1).status == "offline"
     with pytest.raises(HandoffError):  # too late to accept
         await pipeline.desk.accept(1, wang)
+
+
+# ---- issue 14, #9-#11 ---------------------------------------------------------------------------
+
+
+async def test_a_failed_handoff_read_during_a_handoff_answers_not_stored(
+    desk_parts, database_url, monkeypatch
+):
+    """The message may belong to staff: it must not go to the paused bot (which would answer
+    nothing useful and staff would never see it); the page sends it again."""
+    pipeline, _, console = desk_parts
+    wang = add_staff(database_url, "wang", "王小明")
+    console.online = {wang.id}
+    await request(pipeline, "c1")
+    await pipeline.desk.accept(1, wang)
+    real_read = pipeline.desk.routing_state
+
+    async def database_down(conversation_id: str):
+        raise TimeoutError("database call timed out")
+
+    monkeypatch.setattr(pipeline.desk, "routing_state", database_down)
+    received = await pipeline.receive("c1", "webchat", "m-lost", "我的专利被人仿冒了")
+    [error] = await asyncio.wait_for(received.done, 10)
+    assert error["type"] == "error" and error["code"] == "not_stored"
+    assert error["client_id"] == "m-lost" and error["retry_after"] > 0
+    assert not any(isinstance(e, ConversationFrame) for e in console.events[-1:])
+
+    monkeypatch.setattr(pipeline.desk, "routing_state", real_read)
+    again = await pipeline.receive("c1", "webchat", "m-lost", "我的专利被人仿冒了")  # resent
+    assert again.duplicate and await asyncio.wait_for(again.done, 10) == []
+    frames = [e for e in console.events if isinstance(e, ConversationFrame)]
+    assert frames[-1].frame["text"] == "我的专利被人仿冒了"
+    with session_factory(database_url)() as session:
+        status = session.execute(
+            select(Message.status).where(Message.client_message_id == "m-lost")
+        )
+        assert list(status.scalars()) == ["staff"]
+
+
+async def test_a_ticket_as_the_first_message_of_a_new_follower_is_stored(desk_parts, database_url):
+    """WeChat: a new follower's first message is "留言 …": no conversation row exists yet."""
+    pipeline, _, _ = desk_parts
+    ticket_id = await pipeline.leave_ticket(
+        "wx-new-follower", "13800138000", "想咨询商标续展", channel="wechat", client_id="wx-1"
+    )
+    again = await pipeline.leave_ticket(
+        "wx-new-follower", "13800138000", "想咨询商标续展", channel="wechat", client_id="wx-1"
+    )
+    with session_factory(database_url)() as session:
+        ticket = session.get(Ticket, ticket_id)
+        assert ticket.message == "想咨询商标续展"
+        conversation = session.get(Conversation, "wx-new-follower")
+        assert conversation is not None and conversation.channel == "wechat"
+    assert again == ticket_id
+
+
+async def test_close_and_transfer_racing_have_one_winner(desk_parts, database_url):
+    """Close and transfer are compare-and-set: a closed handoff is never reassigned, and of a
+    close and a transfer at the same moment exactly one happens."""
+    pipeline, _, console = desk_parts
+    wang = add_staff(database_url, "wang", "王小明")
+    li = add_staff(database_url, "li", "李华")
+    console.online = {wang.id, li.id}
+    for round_ in range(8):
+        conversation = f"race{round_}"
+        await request(pipeline, conversation)
+        with session_factory(database_url)() as session:
+            handoff_id = handoffs.open_handoff(session, conversation).id
+
+        def close(session, handoff_id=handoff_id):
+            return handoffs.end(session, handoff_id, CLOSED, wang.id)
+
+        def transfer(session, handoff_id=handoff_id):
+            return handoffs.assign(session, handoff_id, li.id, wang.id) is not None
+
+        await pipeline.desk.accept(handoff_id, wang)
+        closed, moved = await asyncio.gather(
+            pipeline.store.run(close), pipeline.store.run(transfer)
+        )
+        assert closed != moved, (closed, moved)  # exactly one wins
+        with session_factory(database_url)() as session:
+            final = session.get(Handoff, handoff_id)
+            assert (final.status, final.agent_id) == (
+                (CLOSED, wang.id) if closed else ("active", li.id)
+            )
+
+    # Through the desk: once closed, the transfer is refused, and a second close too.
+    await request(pipeline, "late")
+    with session_factory(database_url)() as session:
+        late_id = handoffs.open_handoff(session, "late").id
+    await pipeline.desk.accept(late_id, wang)
+    with session_factory(database_url)() as session:  # closed behind the desk's back
+        assert handoffs.end(session, late_id, CLOSED, wang.id)
+        assert not handoffs.end(session, late_id, CLOSED, wang.id)
+        assert handoffs.assign(session, late_id, li.id, wang.id) is None
+        assert session.get(Handoff, late_id).agent_id == wang.id

@@ -94,3 +94,25 @@ def test_conversation_detail_names_the_agent_and_note_authors(database_url: str)
     assert [m.text for m in detail.messages] == ["你好"]
     assert [(note.text, author) for note, author in detail.notes] == [("回电过", "王小明")]
     assert (empty.summary, empty.messages, empty.notes) == (None, [], [])
+
+
+def test_the_queue_snapshot_is_one_capped_page_with_totals(database_url: str) -> None:
+    """2,000 waiting citizens must not make every console frame list all of them (issue 14)."""
+    with session_factory(database_url)() as session:
+        agent = add_staff(session, "zhao", "赵六")
+        for number in range(handoffs.QUEUE_PAGE + 70):
+            conversations.store_user_message(session, f"q{number}", "c", f"问题{number}", None)
+            session.add(handoffs.Handoff(conversation_id=f"q{number}", status=WAITING))
+        session.commit()
+        taken = add_waiting(session, "taken", "转人工")
+        assert handoffs.claim(session, taken.id, agent)
+        session.expire_all()
+        with counted_queries(session) as statements:
+            snapshot = handoffs.queue_snapshot(session)
+            second = handoffs.queue_snapshot(session, waiting_offset=handoffs.QUEUE_PAGE)
+    assert len(statements) == 4  # each snapshot: the handoffs in one query, the agents in one
+    assert len(snapshot.waiting) == handoffs.QUEUE_PAGE
+    assert snapshot.waiting_total == handoffs.QUEUE_PAGE + 70 and snapshot.active_total == 1
+    assert [s.last_user_text for s in snapshot.waiting[:2]] == ["问题0", "问题1"]
+    assert [s.handoff.conversation_id for s in snapshot.active] == ["taken"]
+    assert len(second.waiting) == 50 and second.waiting[0].last_user_text == f"问题{50}"

@@ -19,6 +19,7 @@ import pytest
 
 from bot.ops.probe import answers
 from bot.ops.security import check_settings, review, startup_check
+from bot.ops.stack import gateway_python
 from bot.settings import PROJECT_ROOT, Settings, WechatConfig
 from tests.support.running_stack import free_port
 
@@ -254,7 +255,7 @@ def test_serve_refuses_a_default_secret_in_production(tmp_path: Path) -> None:
     )
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "bot", "serve"],
+        [gateway_python(), "-m", "bot", "serve"],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert done.returncode == 2, done.stderr
@@ -279,7 +280,7 @@ def test_serve_starts_in_production_with_good_settings_and_in_development(
         env = serve_env(tmp_path, **extra)
         url = f"http://127.0.0.1:{env['BOT_PORT']}/healthz"
         process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "serve"],
+            [gateway_python(), "-m", "bot", "serve"],
             cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
@@ -344,4 +345,78 @@ def test_the_rasa_process_runs_the_check_and_exits_2(
     monkeypatch.setenv("ACTION_HOST", "127.0.0.1")
     monkeypatch.setenv("RASA_URLS", "http://127.0.0.1:5005")
     rasa_server.main()
-    assert started and started[0][-2:] == ["--auth-token", STRONG_TOKEN]
+    assert started and started[0][-6:-2] == [
+        "--auth-token",
+        STRONG_TOKEN,
+        "--jwt-secret",
+        STRONG_TOKEN,
+    ]
+    assert started[0][-2:] == ["--jwt-method", "HS256"]  # the gateway signs JWTs, no ?token=
+
+
+# ---- issue 14, #14: secrets per process, the action server's own check ------------------------
+
+ALL_SECRETS = {
+    "RASA_AUTH_TOKEN": STRONG_TOKEN,
+    "SESSION_SECRET": "s" + STRONG_TOKEN[1:],
+    "WECHAT_TOKEN": "wechat-token-0123456789",
+    "WECHAT_APP_SECRET": "wechat-app-secret-0123456789",
+    "WECHAT_AES_KEY": "k" * 43,
+    "DATABASE_URL": "postgresql://ipbot:db-password@127.0.0.1/ipbot",
+    "REDIS_URL": "redis://:redis-password@127.0.0.1:6379/0",
+}
+
+
+def test_each_process_gets_only_the_secrets_it_uses(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The action server (no authentication at all) gets no secret but its database; Rasa only
+    its token; the gateway all — also when the parent's environment holds them all."""
+    from bot.ops.cluster import ClusterConfig, services_cluster
+    from bot.ops.stack import services
+
+    for name, value in {**ALL_SECRETS, "WECHAT_APP_ID": "wx0123456789abcdef"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("BOT_VAR_DIR", str(tmp_path))
+    settings = Settings.from_env()
+    assert settings.wechat is not None and settings.redis_url
+    expected = {
+        "actions": {"DATABASE_URL"},
+        "rasa": {"RASA_AUTH_TOKEN"},
+        "gateway": set(ALL_SECRETS),
+    }
+    cluster = services_cluster(settings, tmp_path / "model.tar.gz", ClusterConfig())
+    secrets = set(ALL_SECRETS.values())
+    for service in [*services(settings, tmp_path / "model.tar.gz"), *cluster]:
+        kind = service.name.split("-")[0]
+        given = {name for name in ALL_SECRETS if service.env.get(name)}
+        assert given == expected[kind], (service.name, given)
+        leaked = [k for k, v in service.env.items() if k not in expected[kind] and v in secrets]
+        assert not leaked, (service.name, leaked)
+
+
+def test_the_action_server_runs_the_check_and_exits_2(tmp_path: Path) -> None:
+    from bot.ops.stack import services
+
+    actions = next(s for s in services(production_settings(), tmp_path) if s.name == "actions")
+    assert actions.argv[1:3] == ["-m", "bot.ops.action_server"]
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ALL_SECRETS},
+        "BOT_VAR_DIR": str(tmp_path), "BOT_ENV": "production", "ACTION_HOST": "0.0.0.0",
+    }  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.ops.action_server", "--actions", "actions",
+         "--port", str(free_port())],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "Refusing to start with BOT_ENV=production:" in done.stderr
+    assert "  - ACTION_HOST='0.0.0.0' listens on every interface" in done.stderr
+    assert "RASA_AUTH_TOKEN" not in done.stderr and "SESSION_SECRET" not in done.stderr
+
+
+def test_trusted_proxies_must_be_addresses_and_private() -> None:
+    report = review(production_settings(trusted_proxies=("10.0.0.5", "0.0.0.0/0", "lb-1")))
+    assert "TRUSTED_PROXIES entry 'lb-1' is not an address or network" in report.problems
+    assert [w for w in report.warnings if w.startswith("TRUSTED_PROXIES entry '0.0.0.0/0'")]
+    assert not [w for w in report.warnings if "'10.0.0.5'" in w]

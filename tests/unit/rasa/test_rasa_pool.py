@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import jwt
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -31,7 +33,8 @@ class Replica:
         self.name = name
         self.mode = "ok"
         self.messages: list[tuple[str, str]] = []  # (sender, message) answered or refused
-        self.resumed: list[tuple[str, str]] = []  # (conversation id, token)
+        # (conversation id, ?token= in the URL, the Authorization header)
+        self.resumed: list[tuple[str, str, str]] = []
         self.version_calls = 0
         self.release = asyncio.Event()
         self.server: TestServer | None = None
@@ -55,7 +58,13 @@ class Replica:
             return web.json_response([{"recipient_id": body["sender"], "text": text}])
 
         async def events(request: web.Request) -> web.Response:
-            self.resumed.append((request.match_info["cid"], request.query.get("token", "")))
+            self.resumed.append(
+                (
+                    request.match_info["cid"],
+                    request.query.get("token", ""),
+                    request.headers.get("Authorization", ""),
+                )
+            )
             return web.json_response({"ok": True})
 
         async def version(_: web.Request) -> web.Response:
@@ -299,17 +308,31 @@ async def test_many_requests_failing_at_once_count_as_one_failure(
     assert pool._health[r2.url].down_until == pytest.approx(clock.now + 2.0)  # not 2 * 2**19
 
 
-async def test_resume_goes_to_the_conversations_replica_with_the_token(
+def signed_by(authorization: str, secret: str) -> dict:
+    """The claims of a `Bearer` JWT, verified as Rasa's sanic-jwt does (HS256, expiry)."""
+    scheme, _, token = authorization.partition(" ")
+    assert scheme == "Bearer"
+    return jwt.decode(token, secret, algorithms=["HS256"])
+
+
+async def test_resume_goes_to_the_conversations_replica_with_a_signed_header_not_the_token(
     replicas: list[Replica], http: aiohttp.ClientSession
 ) -> None:
-    pool = RasaPool(http, [r.url for r in replicas], timeout=5, token="secret-token")
+    """Issue 14, #14: the token never travels in `?token=` (access logs keep URLs)."""
+    pool = RasaPool(http, [r.url for r in replicas], timeout=5, token="secret-token-" + "x" * 20)
     conversation = conversation_owned_by(pool, replicas[2].url, "会话/")
     await pool.resume(conversation)
-    assert replicas[2].resumed == [(conversation, "secret-token")]
+    [(resumed, in_url, authorization)] = replicas[2].resumed
+    assert (resumed, in_url) == (conversation, "")
+    claims = signed_by(authorization, "secret-token-" + "x" * 20)
+    assert claims["user"] == {"username": "gateway", "role": "admin"}
+    assert 0 < claims["exp"] - time.time() <= 60
+    with pytest.raises(jwt.InvalidSignatureError):
+        signed_by(authorization, "another-secret-" + "x" * 20)
     await replicas[2].stop()
     await pool.resume(conversation)
     successor = next(r for r in replicas if r.url == pool.ring.preference(conversation)[1])
-    assert successor.resumed == [(conversation, "secret-token")]
+    assert [r[:2] for r in successor.resumed] == [(conversation, "")]
 
 
 async def test_with_every_replica_down_the_user_gets_rasa_unavailable(

@@ -45,6 +45,8 @@ from bot.webchat.protocol import (
     UserMessage,
     parse_client_frame,
 )
+from bot.webchat.ratelimit import RateLimiter
+from bot.webchat.routes import LIMITS
 from tests.support.fake_wechat import (
     AES_KEY,
     APP_ID,
@@ -373,9 +375,13 @@ async def chat(
         session_secret="fuzz-session-secret",
         rasa_timeout=1,
         chat_rate_limit=1_000_000,  # the fuzz is not a flood
+        address_new_conversations=1_000_000,  # (the handshake fuzz makes thousands)
+        address_tickets=1_000_000,
         handoff_hours="always",
     )
-    client: TestClient = await aiohttp_client(create_app(settings_))
+    app = create_app(settings_)
+    app[LIMITS].forms = RateLimiter(1_000_000, 60.0)  # ticket and rating frames
+    client: TestClient = await aiohttp_client(app)
     base = str(client.make_url("")).rstrip("/")
     a, b = await Browser(base).open(), await Browser(base).open()
     # B: a message, then "转人工" (Rasa is down, so the gateway opens the handoff itself).
@@ -387,6 +393,12 @@ async def chat(
     await b.until(lambda f: f.get("type") == "handoff")
     await b.until(lambda f: f == {"type": "typing", "on": False})
     await a.send({"type": "message", "id": "a-hello", "text": "我是A"})
+    await a.until(lambda f: f == {"type": "typing", "on": False})
+    # A too finds nobody online: an offline handoff, after which A's tickets are stored.
+    await a.send(
+        {"type": "message", "id": "a-human", "text": "转人工", "payload": "/request_human"}
+    )
+    await a.until(lambda f: f.get("type") == "handoff")
     await a.until(lambda f: f == {"type": "typing", "on": False})
     b_conversation = conversation_of_client_id(database_url, "b-hello")
     with session_factory(database_url)() as session:
@@ -538,7 +550,10 @@ async def test_a_frame_over_the_limit_closes_only_that_socket(chat: Chat) -> Non
     message = await chat.a.ws.receive(timeout=5)  # type: ignore[union-attr]
     assert message.type == WSMsgType.CLOSE and message.data == 1009
     history = await chat.a.connect()
-    assert [m.get("client_id") for m in history["messages"] if m["type"] == "user"] == ["a-hello"]
+    assert [m.get("client_id") for m in history["messages"] if m["type"] == "user"] == [
+        "a-hello",
+        "a-human",
+    ]
 
 
 ORIGINS = ["null", "http://evil.example", "file://", "http://[", "https://[::1"]
