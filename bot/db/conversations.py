@@ -14,6 +14,7 @@ from sqlalchemy import (
     JSON,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -63,6 +64,15 @@ class Message(Base):
     client_message_id = Column(String(64))  # user messages only
     status = Column(String(10))  # user messages only: received | answered | failed
     created_at = Column(DateTime, nullable=False, default=utcnow)
+    # Review and dashboard (bot/db/review.py): the citizen's 👍/👎 on a bot message, and what
+    # the bot did with a user message (the action server's `meta` message).
+    feedback = Column(String(4))  # up | down
+    feedback_reason = Column(String(20))
+    feedback_at = Column(DateTime)
+    outcome = Column(String(16))  # see bot.db.review.OUTCOMES
+    topic = Column(String(64))
+    knowledge_key = Column(String(80))
+    score = Column(Float)
 
 
 @dataclass(frozen=True)
