@@ -22,7 +22,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.fallback import NONE_OF_THESE, TOPIC_TITLES
 from actions.knowledge import KnowledgeUnavailable, action_settings, query
-from actions.outcome import ANSWERED, NOT_FOUND, OUT_OF_SCOPE, SUGGESTED, note_outcome
+from actions.outcome import ANSWERED, NOT_FOUND, SUGGESTED, note_outcome
+from actions.outcome import OUT_OF_SCOPE as NOTED_OUT_OF_SCOPE
 from actions.replies import HUMAN_BUTTON, missing_details, service_points_payload
 from bot.db.service_points import points_of_type
 from bot.knowledge.embed import DEFAULT_CACHE, Embedder
@@ -204,7 +205,7 @@ class ActionAnswerKnowledge(Action):
                 response="utter_out_of_scope" if has_question else "utter_ask_rephrase"
             )
             if has_question:
-                note_outcome(dispatcher, tracker, OUT_OF_SCOPE)
+                note_outcome(dispatcher, tracker, NOTED_OUT_OF_SCOPE)
             return []
         return await self.answer_topic(dispatcher, tracker, snapshot, decision)
 

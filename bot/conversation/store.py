@@ -86,9 +86,7 @@ class ChatStore:
         self, conversation_id: str, message_id: int, value: str, reason: str | None
     ) -> None:
         """The citizen's 👍/👎 on a bot message; review.FeedbackRefused when not theirs."""
-        await self.run(
-            lambda s: review.set_feedback(s, conversation_id, message_id, value, reason)
-        )
+        await self.run(lambda s: review.set_feedback(s, conversation_id, message_id, value, reason))
 
     async def history(self, conversation_id: str) -> list[dict[str, Any]]:
         return await self.run(

@@ -64,7 +64,11 @@ FEEDBACK_REASONS: dict[str, str] = {
     "wrong": "信息有误",
     "unclear": "看不懂",
 }
-ACTIONS: dict[str, str] = {"knowledge": "新建知识条目", "training": "加入训练数据", "dismiss": "忽略"}
+ACTIONS: dict[str, str] = {
+    "knowledge": "新建知识条目",
+    "training": "加入训练数据",
+    "dismiss": "忽略",
+}
 DETAIL_MAX = 500
 
 

@@ -14,11 +14,13 @@ from bot.conversation.channel import StoreFailed
 from bot.conversation.frames import error_frame, message_frame, welcome_frame
 from bot.conversation.handoff import TICKET_TEXT, PhoneRefused
 from bot.conversation.pipeline import Pipeline
+from bot.db.review import FeedbackRefused
 from bot.web.keys import BUS, PIPELINE, SETTINGS
 from bot.web.origin import origin_allowed
 from bot.webchat.channel import WebChatChannel
 from bot.webchat.hub import Hub
 from bot.webchat.protocol import (
+    FeedbackRequest,
     ProtocolError,
     RatingRequest,
     TicketRequest,
@@ -34,6 +36,7 @@ NOT_STORED_TEXT = "消息暂时没有发出，稍后会自动重发。"
 RETRY_NOT_STORED_SECONDS = 3.0
 TICKET_NOT_STORED = "留言暂时没有保存成功，请稍后再提交。"
 RATING_NOT_STORED = "评价暂时没有保存成功，请稍后再提交。"
+FEEDBACK_NOT_STORED = "反馈暂时没有保存成功，请稍后再试。"
 # Close code telling a tab that its browser started a new conversation (it reconnects at once).
 CLOSE_NEW_CONVERSATION = 4001
 # The header a same-origin fetch() adds; a cross-site form or link cannot send it.
@@ -145,6 +148,9 @@ async def receive(
     if isinstance(frame, RatingRequest):
         await rate(pipeline, conversation, ws, frame)
         return
+    if isinstance(frame, FeedbackRequest):
+        await give_feedback(pipeline, conversation, ws, frame)
+        return
     message = frame
     retry_after = app[LIMITER].retry_after(conversation)
     if retry_after is not None:
@@ -219,6 +225,29 @@ async def rate(
         await ws.send_json(error_frame("not_stored", RATING_NOT_STORED))
         return
     await ws.send_json({"type": "rating_saved", "handoff_id": frame.handoff_id})
+
+
+async def give_feedback(
+    pipeline: Pipeline, conversation: str, ws: web.WebSocketResponse, frame: FeedbackRequest
+) -> None:
+    """👍/👎 on a bot message of this conversation; stored with the message."""
+    try:
+        await pipeline.store.set_feedback(conversation, frame.message_id, frame.value, frame.reason)
+    except FeedbackRefused as exc:
+        await ws.send_json(error_frame("bad_feedback", str(exc)))
+        return
+    except Exception:
+        logger.exception("could not store feedback of %s", conversation)
+        await ws.send_json(error_frame("feedback_not_stored", FEEDBACK_NOT_STORED))
+        return
+    await ws.send_json(
+        {
+            "type": "feedback_saved",
+            "message_id": frame.message_id,
+            "value": frame.value,
+            "reason": frame.reason,
+        }
+    )
 
 
 def setup_routes(app: web.Application) -> None:

@@ -1,0 +1,228 @@
+"""The operations dashboard's numbers, for a date range [since, until) and optionally one channel.
+
+Days are Beijing days (times are stored naive UTC). Every query reads the tables as they are,
+through the indexes of migration 0008 (bench/review_dashboard.py times each on a million
+messages). Satisfaction reads the ratings through `rating_rows`, the one place to add another
+kind of rating (a union) when there is one.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, case, distinct, exists, func, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement, Select
+
+from bot.db.conversations import Conversation, Message
+from bot.db.handoffs import Handoff, Ticket
+from bot.db.knowledge import KnowledgeItem
+from bot.db.models import ConsultationRequest
+from bot.db.review import ReviewSignal
+from bot.db.staff import StaffUser
+
+BEIJING_OFFSET_HOURS = 8
+TOP = 10
+
+
+@dataclass(frozen=True)
+class Range:
+    since: datetime
+    until: datetime
+    channel: str | None = None
+
+
+def beijing_day(session: Session, column: Any) -> ColumnElement[Any]:
+    """The Beijing date (YYYY-MM-DD text) of a naive-UTC timestamp column, per dialect."""
+    if session.get_bind().dialect.name == "postgresql":
+        shifted = column + func.make_interval(0, 0, 0, 0, BEIJING_OFFSET_HOURS)
+        return func.to_char(shifted, "YYYY-MM-DD")
+    return func.date(column, f"+{BEIJING_OFFSET_HOURS} hours")
+
+
+def _in_range(column: Any, span: Range) -> ColumnElement[bool]:
+    return and_(column >= span.since, column < span.until)
+
+
+def _channel_of(query: Select, conversation_id: Any, span: Range) -> Select:
+    """Only rows of conversations on the chosen channel (no filter when none is chosen)."""
+    if not span.channel:
+        return query
+    return query.where(
+        conversation_id.in_(select(Conversation.id).where(Conversation.channel == span.channel))
+    )
+
+
+def conversations_per_day(session: Session, span: Range) -> list[tuple[str, int, int]]:
+    """(day, conversations started, of them handed to a person)."""
+    day = beijing_day(session, Conversation.created_at).label("day")
+    handed = exists().where(Handoff.conversation_id == Conversation.id)
+    query = (
+        select(day, func.count(), func.sum(case((handed, 1), else_=0)))
+        .where(_in_range(Conversation.created_at, span))
+        .group_by(day)
+        .order_by(day)
+    )
+    if span.channel:
+        query = query.where(Conversation.channel == span.channel)
+    return [(d, int(n), int(h or 0)) for d, n, h in session.execute(query)]
+
+
+def questions_per_day(session: Session, span: Range) -> list[tuple[str, int, int]]:
+    """(day, citizen messages, of them flagged for review: not answered well)."""
+    day = beijing_day(session, Message.created_at).label("day")
+    asked = _channel_of(
+        select(day, func.count())
+        .where(_in_range(Message.created_at, span), Message.role == "user")
+        .group_by(day),
+        Message.conversation_id,
+        span,
+    )
+    flagged_day = beijing_day(session, ReviewSignal.created_at).label("day")
+    flagged = (
+        select(flagged_day, func.count(distinct(ReviewSignal.message_id)))
+        .where(_in_range(ReviewSignal.created_at, span))
+        .group_by(flagged_day)
+    )
+    if span.channel:
+        flagged = flagged.where(ReviewSignal.channel == span.channel)
+    unanswered = dict(session.execute(flagged).all())
+    return [(d, int(n), int(unanswered.get(d, 0))) for d, n in session.execute(asked.order_by(day))]
+
+
+def top_topics(session: Session, span: Range, limit: int = TOP) -> list[tuple[str, int]]:
+    query = _channel_of(
+        select(Message.topic, func.count().label("n"))
+        .where(
+            _in_range(Message.created_at, span),
+            Message.role == "user",
+            Message.topic.is_not(None),
+        )
+        .group_by(Message.topic)
+        .order_by(func.count().desc(), Message.topic)
+        .limit(limit),
+        Message.conversation_id,
+        span,
+    )
+    return [(t, int(n)) for t, n in session.execute(query)]
+
+
+def top_items(session: Session, span: Range, limit: int = TOP) -> list[tuple[str, str, int]]:
+    """(item key, its question, times answered with it)."""
+    counted = _channel_of(
+        select(Message.knowledge_key.label("key"), func.count().label("n"))
+        .where(
+            _in_range(Message.created_at, span),
+            Message.role == "user",
+            Message.knowledge_key.is_not(None),
+        )
+        .group_by(Message.knowledge_key)
+        .order_by(func.count().desc(), Message.knowledge_key)
+        .limit(limit),
+        Message.conversation_id,
+        span,
+    ).subquery()
+    query = (
+        select(counted.c.key, KnowledgeItem.question, counted.c.n)
+        .join(KnowledgeItem, KnowledgeItem.key == counted.c.key, isouter=True)
+        .order_by(counted.c.n.desc(), counted.c.key)
+    )
+    return [(k, q or k, int(n)) for k, q, n in session.execute(query)]
+
+
+def handoffs_per_day(session: Session, span: Range) -> list[tuple[str, int, int]]:
+    """(day, handoffs requested, of them taken by a person)."""
+    day = beijing_day(session, Handoff.requested_at).label("day")
+    query = _channel_of(
+        select(day, func.count(), func.count(Handoff.accepted_at))
+        .where(_in_range(Handoff.requested_at, span))
+        .group_by(day)
+        .order_by(day),
+        Handoff.conversation_id,
+        span,
+    )
+    return [(d, int(n), int(a)) for d, n, a in session.execute(query)]
+
+
+def wait_seconds(session: Session, span: Range) -> list[float]:
+    """How long each handoff taken in the range waited for a person, in seconds."""
+    query = _channel_of(
+        select(Handoff.requested_at, Handoff.accepted_at).where(
+            _in_range(Handoff.requested_at, span), Handoff.accepted_at.is_not(None)
+        ),
+        Handoff.conversation_id,
+        span,
+    )
+    return [(a - r).total_seconds() for r, a in session.execute(query)]
+
+
+def percentile(values: Sequence[float], share: float) -> float | None:
+    """Nearest-rank percentile (p50, p95), None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, -(-int(share * 100) * len(ordered) // 100))  # ceil(share * n)
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def per_agent(session: Session, span: Range) -> list[tuple[str, int]]:
+    """(agent, conversations they took) for handoffs requested in the range."""
+    query = _channel_of(
+        select(StaffUser.display_name, func.count())
+        .join(StaffUser, StaffUser.id == Handoff.agent_id)
+        .where(_in_range(Handoff.requested_at, span))
+        .group_by(StaffUser.id, StaffUser.display_name)
+        .order_by(func.count().desc(), StaffUser.display_name),
+        Handoff.conversation_id,
+        span,
+    )
+    return [(name, int(n)) for name, n in session.execute(query)]
+
+
+def rating_rows(span: Range) -> Select:
+    """Every rating given in the range: (score 1–5, conversation id). Today the ratings of human
+    handoffs; another kind of rating joins here as a UNION ALL of the same two columns."""
+    return select(
+        Handoff.rating.label("score"), Handoff.conversation_id.label("conversation_id")
+    ).where(Handoff.rating.is_not(None), _in_range(Handoff.rated_at, span))
+
+
+def rating_distribution(session: Session, span: Range) -> dict[int, int]:
+    """{score: ratings} for scores 5…1 (zeros included)."""
+    rows = rating_rows(span).subquery()
+    query = _channel_of(
+        select(rows.c.score, func.count()).group_by(rows.c.score), rows.c.conversation_id, span
+    )
+    found = Counter({int(s): int(n) for s, n in session.execute(query)})
+    return {score: found.get(score, 0) for score in (5, 4, 3, 2, 1)}
+
+
+def by_status(session: Session, span: Range, kind: str) -> list[tuple[str, int]]:
+    """Leads (`leads`) or tickets (`tickets`) created in the range, by status."""
+    model: Any = ConsultationRequest if kind == "leads" else Ticket
+    query = _channel_of(
+        select(model.status, func.count())
+        .where(_in_range(model.created_at, span))
+        .group_by(model.status)
+        .order_by(model.status),
+        model.conversation_id,
+        span,
+    )
+    return [(status, int(n)) for status, n in session.execute(query)]
+
+
+def feedback_counts(session: Session, span: Range) -> dict[str, int]:
+    """👍 and 👎 given in the range (by when they were given)."""
+    query = _channel_of(
+        select(Message.feedback, func.count())
+        .where(_in_range(Message.feedback_at, span), Message.feedback.is_not(None))
+        .group_by(Message.feedback),
+        Message.conversation_id,
+        span,
+    )
+    found = dict(session.execute(query).all())
+    return {"up": int(found.get("up", 0)), "down": int(found.get("down", 0))}
