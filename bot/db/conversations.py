@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot.db import rollup
 from bot.db.models import Base
 
 HISTORY_LIMIT = 200
@@ -87,15 +88,18 @@ class Stored:
 
 def _touch_conversation(
     session: Session, conversation_id: str, now: datetime, channel: str = "webchat"
-) -> None:
+) -> str:
+    """Create or touch the conversation; its channel."""
     conversation = session.get(Conversation, conversation_id)
     if conversation is None:
         session.add(
             Conversation(id=conversation_id, channel=channel, created_at=now, last_message_at=now)
         )
+        rollup.bump(session, now, channel, "conversations")
         session.flush()
-    else:
-        conversation.last_message_at = now
+        return channel
+    conversation.last_message_at = now
+    return str(conversation.channel)
 
 
 def store_user_message(
@@ -111,7 +115,8 @@ def store_user_message(
     if existing is not None:
         return Stored(existing.id, existing.created_at, duplicate=True, status=existing.status)
     now = utcnow()
-    _touch_conversation(session, conversation_id, now, channel)
+    channel = _touch_conversation(session, conversation_id, now, channel)
+    rollup.bump(session, now, channel, "questions")
     message = Message(
         conversation_id=conversation_id,
         role="user",

@@ -1,28 +1,30 @@
 """The operations dashboard's numbers, for a date range [since, until) and optionally one channel.
 
-Days are Beijing days (times are stored naive UTC). Every query reads the tables as they are,
-through the indexes of migration 0008 (bench/review_dashboard.py times each on a million
-messages). Satisfaction reads the ratings through `rating_rows`, the one place to add another
-kind of rating (a union) when there is one.
+Days are Beijing days (times are stored naive UTC). Per-day counts of conversations and
+questions, topics and knowledge items come from the daily rollup (bot/db/rollup.py); the
+rest reads the tables through the indexes of migration 0008 (bench/review_dashboard.py times
+each query on a million messages). Satisfaction reads the ratings through `rating_rows`, the
+one place to add another kind of rating (a union) when there is one.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, distinct, exists, func, select
+from sqlalchemy import and_, distinct, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement, Select
 
+from bot.db import rollup
 from bot.db.conversations import Conversation, Message
 from bot.db.handoffs import Handoff, Ticket
 from bot.db.knowledge import KnowledgeItem
 from bot.db.models import ConsultationRequest
-from bot.db.review import ReviewSignal
 from bot.db.staff import StaffUser
 
 BEIJING_OFFSET_HOURS = 8
@@ -57,81 +59,56 @@ def _channel_of(query: Select, conversation_id: Any, span: Range) -> Select:
     )
 
 
+def _days(span: Range) -> tuple[dt.date, dt.date]:
+    return rollup.beijing_date(span.since), rollup.beijing_date(span.until)
+
+
 def conversations_per_day(session: Session, span: Range) -> list[tuple[str, int, int]]:
-    """(day, conversations started, of them handed to a person)."""
+    """(day, conversations started, of them handed to a person at some point)."""
+    first, end = _days(span)
+    started = dict(rollup.counts(session, "conversations", first, end, span.channel))
     day = beijing_day(session, Conversation.created_at).label("day")
-    handed = exists().where(Handoff.conversation_id == Conversation.id)
-    query = (
-        select(day, func.count(), func.sum(case((handed, 1), else_=0)))
+    handed_query = (
+        select(day, func.count(distinct(Handoff.conversation_id)))
+        .join(Conversation, Conversation.id == Handoff.conversation_id)
         .where(_in_range(Conversation.created_at, span))
         .group_by(day)
-        .order_by(day)
     )
     if span.channel:
-        query = query.where(Conversation.channel == span.channel)
-    return [(d, int(n), int(h or 0)) for d, n, h in session.execute(query)]
+        handed_query = handed_query.where(Conversation.channel == span.channel)
+    handed = dict(session.execute(handed_query).all())
+    return [
+        (d.isoformat(), n, int(handed.get(d.isoformat(), 0))) for d, n in sorted(started.items())
+    ]
 
 
 def questions_per_day(session: Session, span: Range) -> list[tuple[str, int, int]]:
     """(day, citizen messages, of them flagged for review: not answered well)."""
-    day = beijing_day(session, Message.created_at).label("day")
-    asked = _channel_of(
-        select(day, func.count())
-        .where(_in_range(Message.created_at, span), Message.role == "user")
-        .group_by(day),
-        Message.conversation_id,
-        span,
-    )
-    flagged_day = beijing_day(session, ReviewSignal.created_at).label("day")
-    flagged = (
-        select(flagged_day, func.count(distinct(ReviewSignal.message_id)))
-        .where(_in_range(ReviewSignal.created_at, span))
-        .group_by(flagged_day)
-    )
-    if span.channel:
-        flagged = flagged.where(ReviewSignal.channel == span.channel)
-    unanswered = dict(session.execute(flagged).all())
-    return [(d, int(n), int(unanswered.get(d, 0))) for d, n in session.execute(asked.order_by(day))]
+    first, end = _days(span)
+    asked = dict(rollup.counts(session, "questions", first, end, span.channel))
+    flagged = dict(rollup.counts(session, "flagged", first, end, span.channel))
+    return [(d.isoformat(), n, flagged.get(d, 0)) for d, n in sorted(asked.items())]
 
 
 def top_topics(session: Session, span: Range, limit: int = TOP) -> list[tuple[str, int]]:
-    query = _channel_of(
-        select(Message.topic, func.count().label("n"))
-        .where(
-            _in_range(Message.created_at, span),
-            Message.role == "user",
-            Message.topic.is_not(None),
-        )
-        .group_by(Message.topic)
-        .order_by(func.count().desc(), Message.topic)
-        .limit(limit),
-        Message.conversation_id,
-        span,
-    )
-    return [(t, int(n)) for t, n in session.execute(query)]
+    first, end = _days(span)
+    found = rollup.counts(session, "topic", first, end, span.channel, by="key")
+    return sorted(found, key=lambda pair: (-pair[1], pair[0]))[:limit]
 
 
 def top_items(session: Session, span: Range, limit: int = TOP) -> list[tuple[str, str, int]]:
     """(item key, its question, times answered with it)."""
-    counted = _channel_of(
-        select(Message.knowledge_key.label("key"), func.count().label("n"))
-        .where(
-            _in_range(Message.created_at, span),
-            Message.role == "user",
-            Message.knowledge_key.is_not(None),
-        )
-        .group_by(Message.knowledge_key)
-        .order_by(func.count().desc(), Message.knowledge_key)
-        .limit(limit),
-        Message.conversation_id,
-        span,
-    ).subquery()
-    query = (
-        select(counted.c.key, KnowledgeItem.question, counted.c.n)
-        .join(KnowledgeItem, KnowledgeItem.key == counted.c.key, isouter=True)
-        .order_by(counted.c.n.desc(), counted.c.key)
+    first, end = _days(span)
+    found = rollup.counts(session, "item", first, end, span.channel, by="key")
+    top = sorted(found, key=lambda pair: (-pair[1], pair[0]))[:limit]
+    questions = dict(
+        session.execute(
+            select(KnowledgeItem.key, KnowledgeItem.question).where(
+                KnowledgeItem.key.in_([k for k, _ in top])
+            )
+        ).all()
     )
-    return [(k, q or k, int(n)) for k, q, n in session.execute(query)]
+    return [(k, questions.get(k) or k, n) for k, n in top]
 
 
 def handoffs_per_day(session: Session, span: Range) -> list[tuple[str, int, int]]:
@@ -173,6 +150,7 @@ def per_agent(session: Session, span: Range) -> list[tuple[str, int]]:
     """(agent, conversations they took) for handoffs requested in the range."""
     query = _channel_of(
         select(StaffUser.display_name, func.count())
+        .select_from(Handoff)
         .join(StaffUser, StaffUser.id == Handoff.agent_id)
         .where(_in_range(Handoff.requested_at, span))
         .group_by(StaffUser.id, StaffUser.display_name)

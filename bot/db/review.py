@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot.db import rollup
 from bot.db.conversations import Conversation, Message, utcnow
 from bot.db.models import Base
 from bot.db.staff import StaffUser
@@ -112,17 +113,28 @@ def _add_signal(session: Session, message: Message, reason: str) -> bool:
     ).first()
     if exists:
         return False
-    channel = session.get(Conversation, message.conversation_id)
+    first = not session.execute(
+        select(ReviewSignal.id).where(ReviewSignal.message_id == message.id)
+    ).first()
+    channel = _channel(session, message)
+    now = utcnow()
     session.add(
         ReviewSignal(
             message_id=message.id,
             conversation_id=message.conversation_id,
-            channel=channel.channel if channel else "webchat",
+            channel=channel,
             reason=reason,
-            created_at=utcnow(),
+            created_at=now,
         )
     )
+    if first:
+        rollup.bump(session, now, channel, "flagged")
     return True
+
+
+def _channel(session: Session, message: Message) -> str:
+    conversation = session.get(Conversation, message.conversation_id)
+    return str(conversation.channel) if conversation else "webchat"
 
 
 def _commit(session: Session) -> None:
@@ -141,9 +153,15 @@ def record_outcome(session: Session, message_id: int, meta: Mapping[str, Any]) -
     outcome = meta.get("outcome")
     if outcome in OUTCOMES:
         message.outcome = outcome
-    for name, column, limit in (("topic", "topic", 64), ("key", "knowledge_key", 80)):
+    for name, column, metric, limit in (
+        ("topic", "topic", "topic", 64),
+        ("key", "knowledge_key", "item", 80),
+    ):
         value = meta.get(name)
-        if isinstance(value, str) and value and len(value) <= limit:
+        if not isinstance(value, str) or not value or len(value) > limit:
+            continue
+        if getattr(message, column) is None:  # counted once, as first noted
+            rollup.bump(session, message.created_at, _channel(session, message), metric, value)
             setattr(message, column, value)
     score = meta.get("score")
     if isinstance(score, int | float) and not isinstance(score, bool):

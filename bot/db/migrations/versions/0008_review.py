@@ -12,6 +12,7 @@ The indexes serve the dashboard's date-range queries (measured by bench/review_d
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.orm import Session
 
 revision = "0008_review"
 down_revision = "0007_back_office"
@@ -63,9 +64,32 @@ def upgrade() -> None:
     )
     op.create_index("ix_review_signals_open", "review_signals", ["decision_id", "created_at"])
     op.create_index("ix_review_signals_created_at", "review_signals", ["created_at"])
+    op.create_index("ix_review_signals_message_id", "review_signals", ["message_id"])
+    # 👍/👎 counted by when they were given: few rows, so a partial index.
+    op.create_index(
+        "ix_messages_feedback_at",
+        "messages",
+        ["feedback_at"],
+        postgresql_where=sa.text("feedback IS NOT NULL"),
+        sqlite_where=sa.text("feedback IS NOT NULL"),
+    )
+    op.create_table(
+        "daily_counts",
+        sa.Column("day", sa.Date(), primary_key=True),
+        sa.Column("channel", sa.String(20), primary_key=True),
+        sa.Column("metric", sa.String(16), primary_key=True),
+        sa.Column("key", sa.String(80), primary_key=True),
+        sa.Column("n", sa.Integer(), nullable=False),
+    )
+    # Existing conversations and messages are counted once here (bot/db/rollup.py).
+    from bot.db.rollup import rebuild
+
+    rebuild(Session(bind=op.get_bind()))
 
 
 def downgrade() -> None:
+    op.drop_table("daily_counts")
+    op.drop_index("ix_messages_feedback_at", table_name="messages")
     op.drop_table("review_signals")
     op.drop_table("review_decisions")
     for name in (
