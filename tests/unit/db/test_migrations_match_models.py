@@ -8,6 +8,8 @@ from alembic.migration import MigrationContext
 import bot.db.conversations
 import bot.db.handoffs
 import bot.db.knowledge
+import bot.db.review
+import bot.db.rollup
 import bot.db.staff  # noqa: F401
 from bot.db.engine import make_engine
 from bot.db.models import Base
