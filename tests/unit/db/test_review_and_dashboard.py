@@ -176,9 +176,12 @@ def test_dashboard_numbers_equal_the_tables_and_the_range_excludes_other_days(
         {"a": RANGE_A.since, "b": RANGE_A.until},
     ).scalar_one()
     questions_a = db.execute(
-        text("SELECT count(*) FROM messages WHERE role = 'user' AND created_at >= :a AND created_at < :b"),
+        text(
+            "SELECT count(*) FROM messages WHERE role = 'user'"
+            " AND created_at >= :a AND created_at < :b"
+        ),
         {"a": RANGE_A.since, "b": RANGE_A.until},
-    ).scalar_one()  # fmt: skip
+    ).scalar_one()
     assert (conversations_a, questions_a) == (3, 4)
     assert q.conversations_per_day(db, RANGE_A) == [(day, 3, 1)]
     assert q.questions_per_day(db, RANGE_A) == [(day, 4, 2)]
