@@ -24,9 +24,11 @@ window.ipbotFeedback = (function () {
     }
   }
 
-  // The buttons under one stored bot message (`frame.id`); `frame.feedback` is the saved choice.
+  // The buttons under one stored bot answer (`frame.id`); `frame.feedback` is the saved choice.
+  // A message offering choices (buttons) is a question to the citizen, not an answer.
   function attach(body, frame) {
     if (typeof frame.id !== "number" || shown.has(frame.id)) return;
+    if (Array.isArray(frame.buttons) && frame.buttons.length) return;
     const bar = el("div", "feedback");
     bar.setAttribute("role", "group");
     bar.setAttribute("aria-label", "这条回答对您有帮助吗");
