@@ -51,7 +51,7 @@ REASONS: dict[str, str] = {
     "none_of_these": "点了“都不是”",
     "low_score": "知识库得分低",
     "out_of_scope": "超出服务范围",
-    "thumbs_down": "市民点了👎",
+    "thumbs_down": "市民点了“没有帮助”",
     "handoff": "之后转人工",
 }
 REASON_OF_OUTCOME = {

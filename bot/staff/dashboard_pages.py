@@ -137,7 +137,7 @@ def build(session: Session, span: q.Range) -> Dashboard:
             ("日期", "市民提问数", "未解答数", "未解答率(%)"),
             [(d, n, u, rate(u, n)) for d, n, u in questions],
             (3,),
-            note="未解答：没听懂、点了“都不是”、知识库得分低、超出范围、👎或随后转人工（见“待改进问题”）。",
+            note="未解答：没听懂、点了“都不是”、知识库得分低、超出范围、评价“没有帮助”或随后转人工（见“待改进问题”）。",
             percent=True,
         )
     )
@@ -209,7 +209,7 @@ def build(session: Session, span: q.Range) -> Dashboard:
         ("未解答率", f"{rate(unanswered, asked)}%"),
         ("人工等待 p50 / p95", f"{_seconds(p50)} / {_seconds(p95)}"),
         ("满意率", f"{rate(satisfied, rated)}%" if rated else "暂无评价"),
-        ("回答反馈 👍 / 👎", f"{feedback['up']} / {feedback['down']}"),
+        ("回答有帮助 / 没有帮助", f"{feedback['up']} / {feedback['down']}"),
     ]
     return board
 

@@ -124,7 +124,7 @@ def test_a_thumbs_down_reaches_the_inbox_and_becomes_the_next_citizens_answer(
     editor.get_by_role("link", name="待改进问题").click()
     group = editor.locator(".review-group", has=editor.get_by_role("heading", name=QUESTION))
     expect(group).to_have_count(1)
-    expect(group.locator(".review-reason", has_text="市民点了👎")).to_be_visible()
+    expect(group.locator(".review-reason", has_text="市民点了“没有帮助”")).to_be_visible()
     group.get_by_role("link", name="新建知识条目").click()
     expect(editor.locator("#question")).to_have_value(QUESTION)
     expect(editor.locator("#phrasings")).to_have_value(QUESTION)

@@ -164,7 +164,9 @@ async def test_a_new_knowledge_item_is_prefilled_from_a_group_and_records_the_de
     ids = f"{flagged[0]},{flagged[1]}"
     page = unescape(await (await review_client.get(f"/staff/knowledge/new?review={ids}")).text())
     assert 'id="question" name="question" type="text" value="商标注册证丢了' in page
-    assert QUESTIONS[0] in page and QUESTIONS[1] in page and f'name="review_ids" value="{ids}"' in page
+    assert (
+        QUESTIONS[0] in page and QUESTIONS[1] in page and f'name="review_ids" value="{ids}"' in page
+    )
     response = await review_client.post(
         "/staff/knowledge/new",
         data={
