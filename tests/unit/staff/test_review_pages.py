@@ -149,7 +149,7 @@ async def test_a_group_sent_to_training_is_written_and_passes_rasa_validation(
     validated = subprocess.run(
         [str(Path(sys.executable).with_name("rasa")), "data", "validate",
          "--data", "data/nlu", "data/rules", "data/stories",
-         "--domain", "domain.yml", "--config", "config.yml"],
+         "--domain", "domain.yml", "--config", "config.yml", "--fail-on-warnings"],
         cwd=project_copy, capture_output=True, text=True, timeout=600,
         env={"PATH": "/usr/bin:/bin", "RASA_TELEMETRY_ENABLED": "false", "HOME": str(project_copy)},
     )  # fmt: skip
