@@ -22,6 +22,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.fallback import NONE_OF_THESE, TOPIC_TITLES
 from actions.knowledge import KnowledgeUnavailable, action_settings, query
+from actions.outcome import ANSWERED, NOT_FOUND, SUGGESTED, note_outcome
+from actions.outcome import OUT_OF_SCOPE as NOTED_OUT_OF_SCOPE
 from actions.replies import HUMAN_BUTTON, missing_details, service_points_payload
 from bot.db.service_points import points_of_type
 from bot.knowledge.embed import DEFAULT_CACHE, Embedder
@@ -101,6 +103,19 @@ async def send_item(
     return [SlotSet(LAST_TOPIC_SLOT, item.topic)]
 
 
+async def send_noted(
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    item: Entry,
+    snapshot: Snapshot,
+    score: float | None = None,
+) -> list[EventType]:
+    """send_item, then the note for the dashboard (actions/outcome.py)."""
+    events = await send_item(dispatcher, item, snapshot)
+    note_outcome(dispatcher, tracker, ANSWERED, item.key, item.topic, score)
+    return events
+
+
 async def send_places(dispatcher: CollectingDispatcher, service_type: str) -> None:
     try:
         points = await query(lambda s: points_of_type(s, service_type))
@@ -173,19 +188,24 @@ class ActionAnswerKnowledge(Action):
         if snapshot is None:
             return []
         decision = decide_for(tracker, snapshot)
-        if decision.band == "answer" and decision.best is not None:
-            return await send_item(dispatcher, snapshot.items[decision.best.key], snapshot)
+        best = decision.best
+        if decision.band == "answer" and best is not None:
+            item = snapshot.items[best.key]
+            return await send_noted(dispatcher, tracker, item, snapshot, best.score)
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         if intent == NOT_UNDERSTOOD:
             if decision.band != "none":
                 dispatcher.utter_message(**suggestion_message(decision.hits))
+                note_outcome(dispatcher, tracker, SUGGESTED, score=best.score if best else None)
                 return []
-            return [FollowupAction(TWO_STAGE_FALLBACK)]
+            return [FollowupAction(TWO_STAGE_FALLBACK)]  # which notes the fallback itself
         if intent == OUT_OF_SCOPE:
             has_question = bool(question_text(tracker))
             dispatcher.utter_message(
                 response="utter_out_of_scope" if has_question else "utter_ask_rephrase"
             )
+            if has_question:
+                note_outcome(dispatcher, tracker, NOTED_OUT_OF_SCOPE)
             return []
         return await self.answer_topic(dispatcher, tracker, snapshot, decision)
 
@@ -206,15 +226,18 @@ class ActionAnswerKnowledge(Action):
             and any(h.key == overview.key for h in decision.hits)
         )
         if overview is not None and (chosen or general):
-            return await send_item(dispatcher, overview, snapshot)
+            return await send_noted(dispatcher, tracker, overview, snapshot)
+        best = decision.best
         if decision.band == "suggest":
             dispatcher.utter_message(**suggestion_message(decision.hits))
+            note_outcome(dispatcher, tracker, SUGGESTED, score=best.score if best else None)
             return []
         if overview is not None and confidence >= TOPIC_CONFIDENCE:
-            return await send_item(dispatcher, overview, snapshot)
+            return await send_noted(dispatcher, tracker, overview, snapshot)
         buttons = [{"title": title, "payload": f"/{t}"} for t, title in TOPIC_TITLES.items()]
         dispatcher.utter_message(
             text="抱歉，这个问题我还没有找到准确的答案。您可以选择想咨询的事项，或转人工。",
             buttons=[*buttons[:3], NONE_OF_THESE, HUMAN_BUTTON],
         )
+        note_outcome(dispatcher, tracker, NOT_FOUND, score=best.score if best else None)
         return []

@@ -13,7 +13,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.domain.vocabulary import HUMAN_BUTTON
+from actions.outcome import FALLBACK, note_outcome
+from bot.domain.vocabulary import HUMAN_BUTTON, NONE_OF_THESE
 
 # The topics a user can be asked to confirm, with the words shown on their buttons.
 TOPIC_TITLES: dict[str, str] = {
@@ -27,7 +28,6 @@ TOPIC_TITLES: dict[str, str] = {
     "report_infringement": "侵权投诉与维权",
 }
 SUGGESTIONS = 3
-NONE_OF_THESE = {"title": "都不是", "payload": "/out_of_scope"}
 
 
 def likeliest_topics(tracker: Tracker, limit: int = SUGGESTIONS) -> list[str]:
@@ -49,4 +49,5 @@ class ActionDefaultAskAffirmation(Action):
             text="抱歉，我不太确定您的意思。您想咨询的是下面哪一项？",
             buttons=[*buttons, NONE_OF_THESE, HUMAN_BUTTON],
         )
+        note_outcome(dispatcher, tracker, FALLBACK)
         return []

@@ -20,9 +20,11 @@ from bot.conversation.store import ChatStore
 from bot.rasa.pool import RasaPool
 from bot.settings import Settings
 from bot.staff.backoffice_pages import setup_backoffice_pages
+from bot.staff.dashboard_pages import setup_dashboard_pages
 from bot.staff.knowledge_pages import setup_knowledge_pages
 from bot.staff.live import setup_staff_live
 from bot.staff.pages import setup_staff_pages
+from bot.staff.review_pages import setup_review_pages
 from bot.web.assets import setup_common_static
 from bot.web.health import healthz
 from bot.web.keys import BUS, HTTP_CLIENT, PIPELINE, RASA_CLIENT, SETTINGS
@@ -82,6 +84,8 @@ def create_app(settings: Settings) -> web.Application:
     setup_staff_pages(app)
     setup_knowledge_pages(app)
     setup_backoffice_pages(app)  # leads, follow-ups, ratings, calendar (issue 16)
+    setup_review_pages(app)
+    setup_dashboard_pages(app)
     setup_staff_live(app)
     setup_wechat(app)  # only when WECHAT_TOKEN is set
     app.router.add_get("/healthz", healthz)

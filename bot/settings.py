@@ -225,6 +225,9 @@ class Settings:
     # and after how many days without verification the console lists an item first as 待复核.
     kb_poll_seconds: float = 1.0
     kb_stale_days: int = 180
+    # Where the review inbox's "加入训练数据" writes review_<intent>.yml (the next `bot train`
+    # reads it with the rest of data/nlu); REVIEW_TRAINING_DIR, default data/nlu.
+    review_training_dir: Path = PROJECT_ROOT / "data" / "nlu"
     # Origins allowed to open the chat websocket besides the page's own origin.
     allowed_origins: tuple[str, ...] = ()
     # Web chat flood limit: at most this many messages per window (seconds) per conversation.
@@ -312,6 +315,9 @@ class Settings:
             db_timeout=_env_float("DB_TIMEOUT", 5.0),
             kb_poll_seconds=_env_float("KB_POLL_SECONDS", 1.0),
             kb_stale_days=_env_int("KB_STALE_DAYS", 180),
+            review_training_dir=Path(
+                _env("REVIEW_TRAINING_DIR") or str(PROJECT_ROOT / "data" / "nlu")
+            ),
             allowed_origins=_env_list("BOT_ALLOWED_ORIGINS"),
             chat_rate_limit=_env_int("CHAT_RATE_LIMIT", 10),
             chat_rate_window=_env_float("CHAT_RATE_WINDOW", 10.0),
@@ -356,6 +362,7 @@ class Settings:
             "DB_TIMEOUT": str(self.db_timeout),
             "KB_POLL_SECONDS": str(self.kb_poll_seconds),
             "KB_STALE_DAYS": str(self.kb_stale_days),
+            "REVIEW_TRAINING_DIR": str(self.review_training_dir),
             "BOT_ALLOWED_ORIGINS": ",".join(self.allowed_origins),
             "CHAT_RATE_LIMIT": str(self.chat_rate_limit),
             "CHAT_RATE_WINDOW": str(self.chat_rate_window),

@@ -23,7 +23,7 @@ from bot.conversation.ratings import BotRatings, rating_request_trigger
 from bot.conversation.store import ChatStore
 from bot.db import conversations
 from bot.db.handoffs import Handoff
-from bot.domain.vocabulary import REQUEST_HUMAN
+from bot.domain.vocabulary import NONE_OF_THESE, REQUEST_HUMAN
 from bot.rasa.pool import RasaPool, RasaUnavailable
 
 __all__ = ["Channel", "DeliveryFailed", "Pipeline", "Received", "StoreFailed"]
@@ -234,12 +234,15 @@ class Pipeline:
         """Ask Rasa, store and send its replies; an apology with a person on failure. The bot's
         rating request (or a return after idle) adds the rating card, once per conversation."""
         await reply({"type": "typing", "on": True})
+        if for_rasa == NONE_OF_THESE["payload"]:
+            await self._flag(conversation_id, message_id, "none_of_these")
         try:
             replies = await self._replies_from_rasa(conversation_id, for_rasa, metadata, unresumed)
             if not replies and for_rasa == REQUEST_HUMAN:
                 # Rasa is down, or its handoff action failed (the action server is down), but
                 # the user asked for a person: the gateway starts the handoff itself.
                 await self._store_replies(conversation_id, message_id, [], answered=True)
+                await self._flag(conversation_id, message_id, "handoff")
                 await self.desk.request(conversation_id, "busy", [], reply)
                 return
             handoff = next((r["custom"]["handoff"] for r in replies or [] if is_handoff(r)), None)
@@ -247,11 +250,19 @@ class Pipeline:
                 (t for t in map(rating_request_trigger, replies or []) if t is not None), None
             )
             visible = [
-                r for r in map(without_rating_request, replies or []) if r and not is_handoff(r)
+                r
+                for r in map(without_rating_request, replies or [])
+                if r and not is_handoff(r) and not is_meta(r)
             ]
             stored = await self._store_replies(
-                conversation_id, message_id, visible, answered=handoff is not None
+                conversation_id,
+                message_id,
+                visible,
+                answered=handoff is not None,
+                meta=turn_meta(replies or []),
             )
+            if handoff is not None:
+                await self._flag(conversation_id, message_id, "handoff")
             if replies is None:
                 await reply(error_frame("busy", BUSY_TEXT, offer_human=True))
             elif not replies:
@@ -322,13 +333,24 @@ class Pipeline:
         message_id: int,
         replies: list[dict[str, Any]],
         answered: bool,
+        meta: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """Store the replies as `bot` frames; still show them when the database fails."""
         try:
-            return await self.store.store_replies(conversation_id, message_id, replies, answered)
+            return await self.store.store_replies(
+                conversation_id, message_id, replies, answered, meta
+            )
         except Exception:
             logger.exception("could not store the replies of %s", conversation_id)
             return [{"type": "bot", **r} for r in replies]
+
+    async def _flag(self, conversation_id: str, message_id: int, reason: str) -> None:
+        """The citizen's question up to this message goes to the review inbox; a failure
+        costs the inbox one entry, never the answer."""
+        try:
+            await self.store.flag_question(conversation_id, message_id, reason, inclusive=True)
+        except Exception:
+            logger.exception("could not flag a question of %s for review", conversation_id)
 
     # ---- the citizen's side of a handoff --------------------------------------------------------
 
@@ -364,6 +386,29 @@ def without_rating_request(reply: dict[str, Any]) -> dict[str, Any]:
     if rating_request_trigger(reply) is None:
         return reply
     return {k: v for k, v in reply.items() if k != "custom"}
+
+
+def is_meta(reply: dict[str, Any]) -> bool:
+    """The action server's note of what it did with the question (`{"custom": {"meta": {...}}}`:
+    outcome, topic, knowledge item key, score), stored with the question, never shown."""
+    custom = reply.get("custom")
+    return isinstance(custom, dict) and isinstance(custom.get("meta"), dict)
+
+
+def turn_meta(replies: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """One turn's notes merged: the first value of each field, except that an outcome other
+    than "answered" (a fallback after a knowledge miss) wins."""
+    notes = [r["custom"]["meta"] for r in replies if is_meta(r)]
+    if not notes:
+        return None
+    merged: dict[str, Any] = {}
+    for note in notes:
+        for name, value in note.items():
+            merged.setdefault(name, value)
+    worse = next((n["outcome"] for n in notes if n.get("outcome") not in (None, "answered")), None)
+    if worse is not None:
+        merged["outcome"] = worse
+    return merged
 
 
 def is_handoff(reply: dict[str, Any]) -> bool:

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import Session
 
 from bot.conversation.frames import message_frame
-from bot.db import conversations
+from bot.db import conversations, review
 from bot.db.runner import run_db
 
 T = TypeVar("T")
@@ -44,13 +44,17 @@ class ChatStore:
         user_message_id: int,
         replies: list[dict[str, Any]],
         answered: bool = False,
+        meta: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
-        """Store the bot's replies; return them as `bot` frames with their ids and time."""
+        """Store the bot's replies; return them as `bot` frames with their ids and time.
+        `meta`: what the action server said it did with the question (bot.db.review)."""
 
         def work(session: Session) -> list[dict[str, Any]]:
             stored = conversations.store_replies(
                 session, conversation_id, user_message_id, replies, answered
             )
+            if meta:
+                review.record_outcome(session, user_message_id, meta)
             return [as_frame(m) for m in stored]
 
         return await self.run(work)
@@ -70,6 +74,20 @@ class ChatStore:
             )
         )
 
+    async def flag_question(
+        self, conversation_id: str, message_id: int, reason: str, inclusive: bool
+    ) -> None:
+        """Put the question asked up to `message_id` in the review inbox (bot.db.review)."""
+        await self.run(
+            lambda s: review.flag_question(s, conversation_id, message_id, reason, inclusive)
+        )
+
+    async def set_feedback(
+        self, conversation_id: str, message_id: int, value: str, reason: str | None
+    ) -> None:
+        """The citizen's 👍/👎 on a bot message; review.FeedbackRefused when not theirs."""
+        await self.run(lambda s: review.set_feedback(s, conversation_id, message_id, value, reason))
+
     async def history(self, conversation_id: str) -> list[dict[str, Any]]:
         return await self.run(
             lambda s: [as_frame(m) for m in conversations.history(s, conversation_id)]
@@ -80,6 +98,8 @@ def as_frame(message: conversations.Message) -> dict[str, Any]:
     data = {k: v for k, v in (message.data or {}).items() if k != "agent_id"}
     if message.role == "user" and message.payload:
         data["payload"] = message.payload
+    if message.feedback:
+        data["feedback"] = message.feedback
     return message_frame(
         message.role,
         message.id,

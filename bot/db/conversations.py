@@ -14,6 +14,7 @@ from sqlalchemy import (
     JSON,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -24,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot.db import rollup
 from bot.db.models import Base
 
 HISTORY_LIMIT = 200
@@ -63,6 +65,15 @@ class Message(Base):
     client_message_id = Column(String(64))  # user messages only
     status = Column(String(10))  # user messages only: received | answered | failed
     created_at = Column(DateTime, nullable=False, default=utcnow)
+    # Review and dashboard (bot/db/review.py): the citizen's 👍/👎 on a bot message, and what
+    # the bot did with a user message (the action server's `meta` message).
+    feedback = Column(String(4))  # up | down
+    feedback_reason = Column(String(20))
+    feedback_at = Column(DateTime)
+    outcome = Column(String(16))  # see bot.db.review.OUTCOMES
+    topic = Column(String(64))
+    knowledge_key = Column(String(80))
+    score = Column(Float)
 
 
 @dataclass(frozen=True)
@@ -85,18 +96,19 @@ def ensure_conversation(session: Session, conversation_id: str, channel: str = "
 
 def _touch_conversation(
     session: Session, conversation_id: str, now: datetime, channel: str = "webchat"
-) -> datetime | None:
-    """Mark the conversation active now; when it was active before (None: new)."""
+) -> tuple[datetime | None, str]:
+    """Create or touch the conversation: when it was active before (None: new), its channel."""
     conversation = session.get(Conversation, conversation_id)
     if conversation is None:
         session.add(
             Conversation(id=conversation_id, channel=channel, created_at=now, last_message_at=now)
         )
+        rollup.bump(session, now, channel, "conversations")
         session.flush()
-        return None
+        return None, channel
     previous: datetime | None = conversation.last_message_at
     conversation.last_message_at = now
-    return previous
+    return previous, str(conversation.channel)
 
 
 def store_user_message(
@@ -112,7 +124,8 @@ def store_user_message(
     if existing is not None:
         return Stored(existing.id, existing.created_at, duplicate=True, status=existing.status)
     now = utcnow()
-    previous_at = _touch_conversation(session, conversation_id, now, channel)
+    previous_at, channel = _touch_conversation(session, conversation_id, now, channel)
+    rollup.bump(session, now, channel, "questions")
     message = Message(
         conversation_id=conversation_id,
         role="user",

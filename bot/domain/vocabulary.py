@@ -64,6 +64,8 @@ def canonical_district(value: str | None) -> str | None:
 # answers and Rasa's intent agree on it.
 REQUEST_HUMAN = "/request_human"
 HUMAN_BUTTON = {"title": "转人工", "payload": REQUEST_HUMAN}
+# "None of these" under the fallback's choices: the citizen's question was not understood.
+NONE_OF_THESE = {"title": "都不是", "payload": "/out_of_scope"}
 
 # Topics of knowledge items: the contract's topic intents plus topics no intent names, with the
 # names staff see in the console.

@@ -38,6 +38,7 @@ from bot.knowledge.reply import Band, answer_messages, decide, suggestion_messag
 from bot.knowledge.search import Hit
 from bot.staff.auth import check_csrf, require_knowledge_editor
 from bot.staff.pages import BEIJING, flash_and_redirect, render, run_db_for_request
+from bot.staff.review_pages import prefill_from_review, record_knowledge_decision
 from bot.web.keys import SETTINGS
 
 logger = logging.getLogger(__name__)
@@ -329,6 +330,7 @@ async def _render_form(
     stamp: str,
     notice: str | None = None,
     status: int = 200,
+    review_ids: str = "",
 ) -> web.Response:
     before = stale_before(stale_days(request))
     return await render(
@@ -349,6 +351,7 @@ async def _render_form(
             "answer_length": len((state.values.get("answer") or "").strip()),
             "moves": _moves(item),
             "today": dt.datetime.now(BEIJING).date().isoformat(),
+            "review_ids": review_ids,  # a new item from the review inbox's group
             **_labels(),
         },
         status=status,
@@ -366,7 +369,9 @@ def _moves(item: kdb.KnowledgeItem | None) -> list[tuple[str, str]]:
 
 async def new_page(request: web.Request) -> web.Response:
     await require_knowledge_editor(request)
-    return await _render_form(request, None, FormState(form_of_item(None)), None, {}, "")
+    prefill, review_ids = await prefill_from_review(request)
+    state = FormState(form_of_item(None) | prefill)
+    return await _render_form(request, None, state, None, {}, "", review_ids=review_ids)
 
 
 async def edit_page(request: web.Request) -> web.Response:
@@ -399,18 +404,25 @@ async def save_form(request: web.Request) -> web.StreamResponse:
     check_related(clean, related, state)
     preview = preview_of(clean, related)
     stamp = str(post.get("stamp", "")) if item else ""
+    review_ids = "" if item else str(post.get("review_ids", ""))[:8000]
     if post.get("do") == "preview" or state.problems:
         bad = bool(state.problems) and post.get("do") != "preview"
         return await _render_form(
-            request, item, state, preview, names, stamp, status=400 if bad else 200
-        )
+            request, item, state, preview, names, stamp, status=400 if bad else 200,
+            review_ids=review_ids,
+        )  # fmt: skip
     if item is None:
         try:
             created = await _db(request, lambda db: admin.create_item(db, clean, me.username))
         except admin.KeyTaken:
             state.add("key", "已被其他条目使用，请换一个")
-            return await _render_form(request, None, state, preview, names, stamp, status=400)
+            return await _render_form(
+                request, None, state, preview, names, stamp, status=400, review_ids=review_ids
+            )
         text = f"已新建条目“{created.question}”（草稿）。检查预览无误后，请点“发布”。"
+        reviewed = await record_knowledge_decision(request, me, review_ids, created.key)
+        if reviewed:
+            text += f"待改进问题中的 {reviewed} 个问题已记为由此条目解答。"
         raise await flash_and_redirect(request, text, f"{BASE}/{created.id}")
     try:
         saved, outcome = await _db(

@@ -1,9 +1,9 @@
 """The web chat's websocket protocol: typed JSON frames (documented in README.md).
 
-Client → server:  message, typing, ticket, rating (see README "Websocket protocol"); a rating with
-                  "scope": "conversation" rates a conversation the bot handled alone.
+Client → server:  message, typing, ticket, rating, feedback (see README "Websocket protocol"); a
+                  rating with "scope": "conversation" rates a conversation the bot handled alone.
 Server → client:  history, ack, user, bot, staff, system, handoff, typing, ticket_saved,
-                  rating_saved, rating_request (the bot-only rating card), error.
+                  rating_saved, rating_request (the bot-only rating card), feedback_saved, error.
 """
 
 from __future__ import annotations
@@ -73,7 +73,18 @@ class ConversationRating:
     comment: str
 
 
-ClientFrame = UserMessage | Typing | TicketRequest | RatingRequest | ConversationRating
+@dataclass(frozen=True)
+class FeedbackRequest:
+    """👍/👎 on one bot message, with an optional reason (bot.db.review.FEEDBACK_REASONS)."""
+
+    message_id: int
+    value: str  # up | down
+    reason: str | None
+
+
+ClientFrame = (
+    UserMessage | Typing | TicketRequest | RatingRequest | ConversationRating | FeedbackRequest
+)
 
 
 def parse_client_frame(raw: str) -> ClientFrame | None:
@@ -93,6 +104,8 @@ def parse_client_frame(raw: str) -> ClientFrame | None:
         return _ticket(frame)
     if kind == "rating":
         return _rating(frame)
+    if kind == "feedback":
+        return _feedback(frame)
     if kind != "message":
         raise ProtocolError("bad_frame", "不支持的消息类型。")
     client_id = _client_id(frame)
@@ -175,6 +188,21 @@ def _rating(frame: dict[str, Any]) -> RatingRequest | ConversationRating:
         raise ProtocolError("bad_rating", "评价格式不正确。")
     assert isinstance(handoff_id, int) and isinstance(score, int)  # checked above
     return RatingRequest(handoff_id, score, storable(comment))
+
+
+def _feedback(frame: dict[str, Any]) -> FeedbackRequest:
+    message_id, value, reason = frame.get("message_id"), frame.get("value"), frame.get("reason")
+    valid = (
+        isinstance(message_id, int)
+        and not isinstance(message_id, bool)
+        and 0 < message_id < 2**31
+        and value in ("up", "down")
+        and (reason is None or (isinstance(reason, str) and len(reason) <= 20))
+    )
+    if not valid:
+        raise ProtocolError("bad_feedback", "评价格式不正确。")
+    assert isinstance(message_id, int) and isinstance(value, str)  # checked above
+    return FeedbackRequest(message_id, value, reason)
 
 
 def ack_frame(client_id: str, message_id: int, moment: datetime, duplicate: bool) -> dict:

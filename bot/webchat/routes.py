@@ -14,6 +14,7 @@ from bot.conversation.channel import StoreFailed
 from bot.conversation.frames import error_frame, message_frame, welcome_frame
 from bot.conversation.handoff import TICKET_TEXT, PhoneRefused
 from bot.conversation.pipeline import Pipeline
+from bot.db.review import FeedbackRefused
 from bot.web.client_address import client_address, parse_networks
 from bot.web.keys import BUS, PIPELINE, SETTINGS
 from bot.web.origin import origin_allowed
@@ -22,6 +23,7 @@ from bot.webchat.hub import Hub
 from bot.webchat.limits import WebChatLimits
 from bot.webchat.protocol import (
     ConversationRating,
+    FeedbackRequest,
     ProtocolError,
     RatingRequest,
     TicketRequest,
@@ -40,6 +42,7 @@ RATING_NOT_STORED = "评价暂时没有保存成功，请稍后再提交。"
 TOO_MANY_CONVERSATIONS = "新对话过于频繁，请稍后再试。"
 TOO_MANY_TICKETS = "留言提交过于频繁，请稍后再试。"
 TOO_MANY_FRAMES = "操作过于频繁，请稍后再试。"
+FEEDBACK_NOT_STORED = "反馈暂时没有保存成功，请稍后再试。"
 # Close code telling a tab that its browser started a new conversation (it reconnects at once).
 CLOSE_NEW_CONVERSATION = 4001
 # The header a same-origin fetch() adds; a cross-site form or link cannot send it.
@@ -168,7 +171,7 @@ async def receive(
         if limits.typing.retry_after(conversation) is None:  # else dropped: only an indicator
             await pipeline.user_typing(conversation, frame.on)
         return
-    if isinstance(frame, TicketRequest | RatingRequest | ConversationRating):
+    if isinstance(frame, TicketRequest | RatingRequest | ConversationRating | FeedbackRequest):
         client_id = frame.client_id if isinstance(frame, TicketRequest) else None
         retry_after = limits.forms.retry_after(conversation)
         if retry_after is None and isinstance(frame, TicketRequest):
@@ -182,6 +185,8 @@ async def receive(
         if isinstance(frame, TicketRequest):
             if await leave_ticket(pipeline, conversation, ws, frame):
                 limits.tickets.record(address)
+        elif isinstance(frame, FeedbackRequest):
+            await give_feedback(pipeline, conversation, ws, frame)
         else:
             await rate(pipeline, conversation, ws, frame)
         return
@@ -272,6 +277,29 @@ async def rate(
         await ws.send_json({"type": "rating_saved", "scope": "conversation"})
     else:
         await ws.send_json({"type": "rating_saved", "handoff_id": frame.handoff_id})
+
+
+async def give_feedback(
+    pipeline: Pipeline, conversation: str, ws: web.WebSocketResponse, frame: FeedbackRequest
+) -> None:
+    """👍/👎 on a bot message of this conversation; stored with the message."""
+    try:
+        await pipeline.store.set_feedback(conversation, frame.message_id, frame.value, frame.reason)
+    except FeedbackRefused as exc:
+        await ws.send_json(error_frame("bad_feedback", str(exc)))
+        return
+    except Exception:
+        logger.exception("could not store feedback of %s", conversation)
+        await ws.send_json(error_frame("feedback_not_stored", FEEDBACK_NOT_STORED))
+        return
+    await ws.send_json(
+        {
+            "type": "feedback_saved",
+            "message_id": frame.message_id,
+            "value": frame.value,
+            "reason": frame.reason,
+        }
+    )
 
 
 def setup_routes(app: web.Application) -> None:

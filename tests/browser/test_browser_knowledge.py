@@ -146,7 +146,7 @@ def test_an_editor_edits_previews_saves_and_publishes_an_answer(
     page.on("pageerror", lambda error: problems.append(str(error)))
     try:
         sign_in(page, gateway)
-        expect(page.locator(".topbar__nav a")).to_have_text(["知识库"])  # nothing else for editors
+        expect(page.locator(".topbar__nav a")).to_have_text(["知识库", "待改进问题"])  # editors
 
         # Find the draft by a word of its question, open it.
         page.locator("#q").fill("宣传周")

@@ -210,6 +210,7 @@
     }
     renderCustom(body, frame.custom);
     renderButtons(body, frame.buttons, options.used);
+    if (role === "bot" && frame.text) window.ipbotFeedback.attach(body, frame); // feedback.js
     item.appendChild(body);
     log.appendChild(item);
     if (!options.quiet) noteUnread();
@@ -401,7 +402,8 @@
       case "ticket_saved": onTicketSaved(frame); break;
       case "rating_saved": onRatingSaved(frame); break;
       case "rating_request": showCard("rating", frame); break; // the bot-only rating card
-      case "error": if (!cardError(frame)) onError(frame); break;
+      case "feedback_saved": window.ipbotFeedback.saved(frame); break;
+      case "error": if (!cardError(frame) && !window.ipbotFeedback.failed(frame)) onError(frame); break;
       default: break; // a newer server's frame: ignored
     }
   }
@@ -745,6 +747,12 @@
       }
       return undefined;
     },
+  });
+
+  window.ipbotFeedback.setup(function (frame) { // feedback.js sends through this socket
+    if (!isOpen()) return false;
+    connection.send(frame);
+    return true;
   });
 
   async function startNewConversation() {

@@ -12,6 +12,8 @@ import bot.db.knowledge
 import bot.db.leads
 import bot.db.lookups
 import bot.db.ratings
+import bot.db.review
+import bot.db.rollup
 import bot.db.staff  # noqa: F401
 from bot.db.engine import make_engine
 from bot.db.models import Base
