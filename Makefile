@@ -10,7 +10,7 @@ RASA := $(VENV)/bin/rasa
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock 2>/dev/null | cut -c1-12)
 PYENV_PYTHON310 := /root/.pyenv/versions/3.10.13/bin/python
 TRAINING_DATA := data/nlu data/rules data/stories
-PYTHON_SOURCES := bot actions tests $(wildcard bench)
+PYTHON_SOURCES := bot actions tests $(wildcard bench) $(wildcard deploy/*.py)
 
 # Quiet, offline-safe defaults for every Rasa command started from here.
 export RASA_TELEMETRY_ENABLED := false
@@ -68,12 +68,14 @@ run: setup
 run-cluster: setup
 	$(PY) -m bot run-cluster
 
-# Style (ruff), the import layers (import-linter, contracts in pyproject.toml) and types (mypy).
+# Style (ruff), the import layers (import-linter, contracts in pyproject.toml), types (mypy) and
+# every deployment file in deploy/ (hadolint, kubernetes-validate, compose schema, nginx, systemd).
 lint: setup
 	$(VENV)/bin/ruff check $(PYTHON_SOURCES)
 	$(VENV)/bin/ruff format --check $(PYTHON_SOURCES)
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
+	$(PY) deploy/check.py
 
 validate: setup
 	$(RASA) data validate --domain domain.yml --data $(TRAINING_DATA) --fail-on-warnings
