@@ -195,7 +195,7 @@ class Citizen:
                 message_id = frame["id"]
             elif frame["type"] == "error":
                 self.problems.append(f"{question!r}: {frame}")
-            elif frame["type"] == "bot" and message_id is not None and frame.get("reply_to") == message_id:
+            elif frame["type"] == "bot" and frame.get("reply_to", -1) == message_id:
                 texts.append(frame.get("text", ""))
             elif frame["type"] == "typing" and frame["on"] is False and texts:
                 return "\n".join(texts)
