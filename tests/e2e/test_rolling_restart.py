@@ -270,6 +270,11 @@ async def test_a_rolling_restart_of_a_rasa_replica_and_a_gateway_loses_nothing(
     stop.set()
     await asyncio.wait_for(asyncio.gather(*load), 120)
 
+    print(
+        f"rasa-2 away {rasa_away:.1f} s ({during_rasa} answers meanwhile), gateway-1 away"
+        f" {gateway_away:.1f} s ({during_gateway}), {answered()} answers,"
+        f" {sum(c.reconnections for c in citizens)} reconnections"
+    )
     problems = [p for c in citizens for p in c.problems]
     assert problems == []
     # The load really ran through both restarts, and the gateway's citizens moved.
