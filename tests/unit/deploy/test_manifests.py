@@ -147,7 +147,9 @@ def systemd_processes() -> Iterator[Process]:
         for line in unit.read_text().splitlines():
             key, _, value = line.partition("=")
             if key == "Environment":
-                env.update(item.split("=", 1) for item in shlex.split(value))  # type: ignore[misc]
+                for item in shlex.split(value):
+                    name, _, setting = item.partition("=")
+                    env[name] = setting
             elif key == "ExecStart":
                 argv = shlex.split(value)
         argv[0] = "python"
@@ -308,7 +310,9 @@ def health_path(service: Service) -> str:
 
 
 @pytest.mark.parametrize(
-    "process", [*compose_processes(), *kubernetes_processes(), *dockerfile_processes()], ids=str
+    "process",
+    [*compose_processes(), *kubernetes_processes(), *dockerfile_processes()],
+    ids=lambda p: p.where,
 )
 def test_health_checks_ask_the_real_endpoints(process: Process) -> None:
     if process.kind == "migrate":
@@ -327,8 +331,8 @@ def test_ports_agree() -> None:
         if process.kind == "gateway":
             by_kind["gateway"].add(int(process.env.get("BOT_PORT") or 8000))
             assert process.ports <= {8000}
-            rasa_ports = {urlsplit(u).port for u in process.env["RASA_URLS"].split(",")}
-            by_kind["rasa-urls"] = by_kind.get("rasa-urls", set()) | rasa_ports  # type: ignore[arg-type]
+            rasa_ports = {urlsplit(u).port or 0 for u in process.env["RASA_URLS"].split(",")}
+            by_kind["rasa-urls"] = by_kind.get("rasa-urls", set()) | rasa_ports
             by_kind["action-port"] = {int(process.env["ACTION_PORT"])}
         if process.kind == "rasa":
             by_kind["action-port"] = {urlsplit(process.env["ACTION_ENDPOINT_URL"]).port or 0}
