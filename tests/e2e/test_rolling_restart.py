@@ -175,6 +175,8 @@ class Citizen:
             try:
                 frame = await self.receive()
             except (Disconnected, asyncio.TimeoutError) as exc:
+                if isinstance(exc, asyncio.TimeoutError):  # the page would wait forever
+                    self.problems.append(f"{question!r}: the socket stayed silent for 30 s")
                 history = await self.reconnect(str(exc) or type(exc).__name__)
                 while client_id in [m.get("client_id") for m in history]:
                     answer = answer_in_history(history, client_id)
