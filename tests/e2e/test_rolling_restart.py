@@ -167,7 +167,7 @@ class Citizen:
         client_id = uuid.uuid4().hex
         self.sent.append(client_id)
         deadline = time.monotonic() + ANSWER_DEADLINE_SECONDS
-        message_id = None  # the server's id, from the ack; the answer's frames reply to it
+        acked = False  # the page pairs answers with questions by order: after the ack
         texts: list[str] = []
         with contextlib.suppress(Disconnected):  # the receive below notices and reconnects
             await self.send(client_id, question)
@@ -192,17 +192,17 @@ class Citizen:
                     except Disconnected as exc:
                         history = await self.reconnect(str(exc))
                 else:
-                    message_id, texts = None, []  # never stored: the page resends it
+                    acked, texts = False, []  # never stored: the page resends it
                     await self.send(client_id, question)
                 continue
             if frame.get("client_id") == client_id:
                 if frame["type"] != "ack":
                     self.problems.append(f"{question!r} refused: {frame}")
                     return ""
-                message_id = frame["id"]
+                acked = True
             elif frame["type"] == "error":
                 self.problems.append(f"{question!r}: {frame}")
-            elif frame["type"] == "bot" and frame.get("reply_to", -1) == message_id:
+            elif frame["type"] == "bot" and acked:
                 texts.append(frame.get("text", ""))
             elif frame["type"] == "typing" and frame["on"] is False and texts:
                 return "\n".join(texts)
