@@ -47,6 +47,9 @@ SCRIPT = [
     ("谢谢", "不客气"),
 ]
 ANSWER_DEADLINE_SECONDS = 60  # one message, reconnections included
+# Between an answer and the next question: reading and typing, and under the chat rate limit
+# (CHAT_RATE_LIMIT, 10 messages per 10 s per conversation).
+PAUSE_SECONDS = 1.5
 
 
 @pytest.fixture()
@@ -233,7 +236,7 @@ async def chat_until(citizen: Citizen, stop: asyncio.Event) -> None:
             if expected not in answer:
                 citizen.problems.append(f"{question!r} → {answer[:80]!r}")
             citizen.answered += 1
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(PAUSE_SECONDS)
     finally:
         await citizen.close()
 
