@@ -106,6 +106,7 @@ class Citizen:
     reconnections: list[str] = field(default_factory=list)  # why, and to which gateway
     problems: list[str] = field(default_factory=list)
     sent: list[str] = field(default_factory=list)  # client ids
+    awaiting: bool = False  # a message acknowledged, its answer not yet here
 
     @property
     def gateway(self) -> str:
@@ -184,6 +185,7 @@ class Citizen:
                 while client_id in [m.get("client_id") for m in history]:
                     answer = answer_in_history(history, client_id)
                     if answer:
+                        self.awaiting = False
                         return answer
                     # Stored, not answered yet: the answer is on its way (the stopping gateway
                     # finishes its queued answers); read the history again shortly.
@@ -202,12 +204,13 @@ class Citizen:
                 if frame["type"] != "ack":
                     self.problems.append(f"{question!r} refused: {frame}")
                     return ""
-                acked = True
+                acked = self.awaiting = True
             elif frame["type"] == "error":
                 self.problems.append(f"{question!r}: {frame}")
             elif frame["type"] == "bot" and acked:
                 texts.append(frame.get("text", ""))
             elif frame["type"] == "typing" and frame["on"] is False and texts:
+                self.awaiting = False
                 return "\n".join(texts)
         self.problems.append(f"{question!r}: no answer within {ANSWER_DEADLINE_SECONDS} s")
         return ""
@@ -241,9 +244,11 @@ async def chat_until(citizen: Citizen, stop: asyncio.Event) -> None:
         await citizen.close()
 
 
-async def restart(cluster: LocalCluster, name: str) -> float:
-    """SIGTERM (what Kubernetes and systemd send), then start it again and wait until it answers
-    its health URL; returns the seconds it was away."""
+async def restart(cluster: LocalCluster, name: str, busy: list[Citizen]) -> float:
+    """SIGTERM (what Kubernetes and systemd send) while one of `busy` waits for an answer, then
+    start it again and wait until it answers its health URL; returns the seconds it was away."""
+    while not any(c.awaiting for c in busy):  # an answer in the making when the stop comes
+        await asyncio.sleep(0.005)
     started = time.monotonic()
     await asyncio.to_thread(cluster.stop, name)
     await asyncio.to_thread(cluster.start, name)
@@ -270,13 +275,13 @@ async def test_a_rolling_restart_of_a_rasa_replica_and_a_gateway_loses_nothing(
 
     await asyncio.wait_for(some_more(CITIZENS), 120)  # everybody is chatting
     before = answered()
-    rasa_away = await restart(running, "rasa-2")
+    rasa_away = await restart(running, "rasa-2", citizens)
     during_rasa = answered() - before
     await some_more(CITIZENS)  # with the replica back
     before = answered()
     moved = [c for c in citizens if c.gateway == gateways[0]]  # their sockets will close
     reconnected = {id(c): len(c.reconnections) for c in moved}
-    gateway_away = await restart(running, "gateway-1")
+    gateway_away = await restart(running, "gateway-1", moved)
     await some_more(2 * CITIZENS)  # the moved citizens go on, on the other gateway
     during_gateway = answered() - before
     stop.set()
