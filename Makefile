@@ -15,7 +15,7 @@ GATEWAY_PY := $(GATEWAY_VENV)/bin/python
 GATEWAY_STAMP := $(GATEWAY_VENV)/.installed-$(shell sha256sum requirements-gateway.lock 2>/dev/null | cut -c1-12)
 PYENV_PYTHON311 := /root/.pyenv/versions/3.11.7/bin/python
 TRAINING_DATA := data/nlu data/rules data/stories
-PYTHON_SOURCES := bot actions tests $(wildcard bench)
+PYTHON_SOURCES := bot actions tests $(wildcard bench) $(wildcard deploy/*.py)
 
 # Quiet, offline-safe defaults for every Rasa command started from here.
 export RASA_TELEMETRY_ENABLED := false
@@ -100,12 +100,14 @@ run: setup
 run-cluster: setup
 	$(PY) -m bot run-cluster
 
-# Style (ruff), the import layers (import-linter, contracts in pyproject.toml) and types (mypy).
+# Style (ruff), the import layers (import-linter, contracts in pyproject.toml), types (mypy) and
+# every deployment file in deploy/ (hadolint, kubernetes-validate, compose schema, nginx, systemd).
 lint: setup
 	$(VENV)/bin/ruff check $(PYTHON_SOURCES)
 	$(VENV)/bin/ruff format --check $(PYTHON_SOURCES)
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
+	$(PY) deploy/check.py
 
 validate: setup
 	$(RASA) data validate --domain domain.yml --data $(TRAINING_DATA) --fail-on-warnings

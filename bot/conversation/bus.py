@@ -31,6 +31,7 @@ PRESENCE_REFRESH_SECONDS = 5.0
 REDIS_TIMEOUT_SECONDS = 2.0
 PUBLISH_TIMEOUT_SECONDS = 2.5
 HEALTH_CHECK_SECONDS = 15
+LISTEN_POLL_SECONDS = 1.0  # a wait for the next pub/sub message, shorter than REDIS_TIMEOUT_SECONDS
 
 
 class Bus(Protocol):
@@ -135,8 +136,12 @@ class RedisBus(LocalBus):
             try:
                 pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
                 await pubsub.psubscribe(self.channel_prefix + "*")
-                async for item in pubsub.listen():
-                    if item.get("type") != "pmessage":
+                while True:
+                    # Polled with a timeout of its own: listen() would read under the client's
+                    # socket timeout, fail after 2 quiet seconds and lose what was published
+                    # while it subscribed again (frames for this gateway's own sockets too).
+                    item = await pubsub.get_message(timeout=LISTEN_POLL_SECONDS)
+                    if item is None or item.get("type") != "pmessage":
                         continue
                     topic = str(item["channel"])[len(self.channel_prefix) :]
                     await self._dispatch(topic, item["data"])

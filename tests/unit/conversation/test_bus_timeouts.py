@@ -77,3 +77,38 @@ async def test_other_gateways_presence_expires_when_refreshing_fails(silent_redi
         refresh.cancel()
         await asyncio.gather(refresh, return_exceptions=True)
         await close(bus)
+
+
+async def test_a_quiet_subscription_still_delivers(caplog: pytest.LogCaptureFixture) -> None:
+    """The read timeout guards commands, not the subscription: a bus that heard nothing for
+    longer than REDIS_TIMEOUT_SECONDS still gets the next frame (a gateway's own sockets get
+    their answers through it), without dropping and renewing the subscription meanwhile."""
+    import redis
+
+    from bot.conversation.bus import REDIS_TIMEOUT_SECONDS
+    from tests.conftest import require_service
+
+    url = "redis://127.0.0.1:6379/0"
+    try:
+        redis.Redis.from_url(url, socket_timeout=3).ping()
+    except redis.RedisError as exc:
+        require_service("Redis", exc)
+    bus = RedisBus(url, namespace=f"test-quiet-{time.monotonic_ns()}")
+    got: list[dict[str, Any]] = []
+
+    async def handler(message: dict[str, Any]) -> None:
+        got.append(message)
+
+    bus.subscribe("frames", handler)
+    await bus.start()
+    try:
+        await asyncio.sleep(REDIS_TIMEOUT_SECONDS * 2 + 1)  # quiet: longer than a read timeout
+        await bus.publish("frames", {"text": "你好"})
+        for _ in range(20):
+            if got:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await close(bus)
+    assert got == [{"text": "你好"}]
+    assert "lost the Redis subscription" not in caplog.text
