@@ -1,0 +1,91 @@
+"""Inside a form: is the citizen's message an answer to the question, or something else?
+
+Something else is a message the NLU confidently reads as a topic question or small talk, or a
+question the knowledge base answers outright. It is answered here (by the same actions that
+answer it outside the form) and no slot is filled; the form then asks its question again.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import EventType
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.answers import ActionAnswerKnowledge, current_snapshot, decide_for, send_item
+from actions.fallback import TOPIC_TITLES
+from actions.insurance import ActionInsuranceProducts
+from actions.service_points import ActionFindServicePoints
+
+# Above this the NLU's reading wins over taking the text as the slot's value.
+CONFIDENT = 0.8
+QUESTION = re.compile(
+    r"[？?]|吗|怎么|怎样|如何|多少|多久|哪里|哪儿|哪个|什么|能不能|可不可以|是否|有没有"
+)
+# Names of organisations end like this: "宁波市知识产权保护中心" is a company name here.
+ORGANISATION = re.compile(r"(公司|厂|中心|店|所|院|局|社|会|部|行|室|馆|站|集团|企业|工作室)$")
+PHONE_DIGITS = re.compile(r"\d[\d\s-]{6,}")
+
+SMALL_TALK_REPLIES = {
+    "greet": "您好！",
+    "check_presence": "在的。",
+    "thank": "不客气。",
+    "goodbye": "好的。如果不想登记了，说“算了”就可以取消。",
+    "bot_challenge": (
+        "我是智能助手（机器人）。登记后工作人员会联系您；需要真人帮忙，可以说“转人工”。"
+    ),
+    "affirm": "好的。",
+}
+ANSWERED_BY = {"ask_office_hours", *TOPIC_TITLES}
+
+
+def is_question(text: str) -> bool:
+    return QUESTION.search(text) is not None
+
+
+def looks_like_answer(slot: str, text: str) -> bool:
+    """The text has the shape of this slot's answer (a company's name, a phone number)."""
+    if slot == "company_name":
+        return ORGANISATION.search(text) is not None and not is_question(text)
+    if slot == "phone":
+        return PHONE_DIGITS.search(text) is not None
+    return False
+
+
+async def answer_topic(
+    intent: str, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+) -> list[EventType]:
+    if intent == "ask_ip_insurance":
+        return await ActionInsuranceProducts().run(dispatcher, tracker, domain)
+    if intent == "find_brand_station" and next(tracker.get_latest_entity_values("district"), None):
+        return await ActionFindServicePoints().run(dispatcher, tracker, domain)
+    # Without a district, the station search would ask for one in the middle of the form.
+    return await ActionAnswerKnowledge().run(dispatcher, tracker, domain)
+
+
+async def answer_interruption(
+    slot: str, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+) -> list[EventType] | None:
+    """The events of answering the message, or None when it is the slot's answer."""
+    text = (tracker.latest_message.get("text") or "").strip()
+    intent_of = tracker.latest_message.get("intent") or {}
+    intent, confidence = intent_of.get("name"), float(intent_of.get("confidence") or 0.0)
+    if not text or looks_like_answer(slot, text):
+        return None
+    if intent in ANSWERED_BY and (confidence >= CONFIDENT or text.startswith("/")):
+        events = await answer_topic(intent, dispatcher, tracker, domain)
+        return [e for e in events if e.get("event") == "slot"]
+    if intent in SMALL_TALK_REPLIES and confidence >= CONFIDENT and len(text) <= 12:
+        dispatcher.utter_message(text=SMALL_TALK_REPLIES[intent])
+        return []
+    if text.startswith("/") or not is_question(text):
+        return None
+    snapshot = await current_snapshot(dispatcher)
+    if snapshot is None:
+        return None
+    decision = decide_for(tracker, snapshot)
+    if decision.band != "answer" or decision.best is None:
+        return None
+    return await send_item(dispatcher, snapshot.items[decision.best.key], snapshot)
