@@ -37,6 +37,7 @@ SMALL_TALK_REPLIES = {
         "我是智能助手（机器人）。登记后工作人员会联系您；需要真人帮忙，可以说“转人工”。"
     ),
     "affirm": "好的。",
+    "request_insurance_consultation": "好的，正在为您登记。",
 }
 ANSWERED_BY = {"ask_office_hours", *TOPIC_TITLES}
 
