@@ -21,7 +21,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.fallback import NONE_OF_THESE, TOPIC_TITLES
+from actions.fallback import NONE_OF_THESE, TOPIC_TITLES, ask_which_topic, ranked_out_of_scope
 from actions.knowledge import KnowledgeUnavailable, action_settings, query
 from actions.replies import HUMAN_BUTTON, missing_details, service_points_payload
 from actions.smalltalk import FILLER_REPLY, is_filler, is_gibberish
@@ -119,10 +119,13 @@ def decide_for(tracker: Tracker, snapshot: Snapshot, text: str | None = None) ->
         return Decision("none", ())
     topic, confidence = nlu_topic(tracker)
     previous = tracker.get_slot(LAST_TOPIC_SLOT)
-    hits = snapshot.index.search(text, topic=topic, previous_topic=previous)
+    # A sure new topic ("商标的官费多少" after 地理标志) is not a follow-up of the old one.
+    other_topic = topic is not None and topic != previous and confidence >= TOPIC_CONFIDENCE
+    hits = snapshot.index.search(
+        text, topic=topic, previous_topic=None if other_topic else previous
+    )
     intent = (tracker.latest_message.get("intent") or {}).get("name")
     decision = decide(hits, doubted=intent in (NOT_UNDERSTOOD, OUT_OF_SCOPE))
-    other_topic = topic is not None and topic != previous and confidence >= TOPIC_CONFIDENCE
     if previous in SUBJECT_OF_TOPIC and is_follow_up(text) and not other_topic:
         subject = SUBJECT_OF_TOPIC[previous]
         followed = decide(
@@ -255,7 +258,8 @@ class ActionAnswerKnowledge(Action):
             dispatcher.utter_message(text=FILLER_REPLY)  # "哦", "？", an emoji alone
             return []
         if intent in (NOT_UNDERSTOOD, OUT_OF_SCOPE) and is_gibberish(text):
-            return [FollowupAction(TWO_STAGE_FALLBACK)]
+            ask_which_topic(dispatcher, tracker)  # random letters: "did you mean", never a topic
+            return []
         if intent == OFFICE_HOURS and not tracker.get_slot(LAST_TOPIC_SLOT):
             dispatcher.utter_message(text=OFFICE_HOURS_REPLY, buttons=[HUMAN_BUTTON])
             return []  # which place: the hours differ, and nothing was talked about yet
@@ -270,6 +274,9 @@ class ActionAnswerKnowledge(Action):
             return await send_item(dispatcher, snapshot.items[decision.best.key], snapshot)
         if intent == OFFICE_HOURS:
             dispatcher.utter_message(text=OFFICE_HOURS_REPLY, buttons=[HUMAN_BUTTON])
+            return []
+        if intent == NOT_UNDERSTOOD and ranked_out_of_scope(tracker) and question_text(tracker):
+            dispatcher.utter_message(response="utter_out_of_scope")  # 台风, 公积金: not ours
             return []
         if intent == NOT_UNDERSTOOD:
             if decision.band != "none":

@@ -20,7 +20,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.interruptions import answer_interruption
+from actions.interruptions import answer_interruption, is_question
 from actions.knowledge import KnowledgeUnavailable, query
 from actions.replies import HUMAN_BUTTON, shorten
 from bot.db.insurance import all_products
@@ -99,14 +99,9 @@ def contact_name_problem(text: str) -> str | None:
 
 
 def resuming(tracker: Tracker) -> bool:
-    """The form comes back after answering something else (not right after the citizen's
-    answer or its activation): its question starts with "我们继续："."""
-    if tracker.get_slot(RESUME_SLOT):
-        return True
-    for event in reversed(tracker.events):
-        if event.get("event") == "action":
-            return event.get("name") not in ("action_listen", None)
-    return False
+    """The form comes back after its validation answered something else: its question starts
+    with "我们继续："."""
+    return bool(tracker.get_slot(RESUME_SLOT))
 
 
 class ActionAskFormSlot(Action):
@@ -209,7 +204,7 @@ class ValidateInsuranceConsultationForm(FormValidationAction):
         if text.strip() == ALL_PRODUCTS:
             return {"products_of_interest": ALL_PRODUCTS}
         products = products_in_text(text)
-        if not products:
+        if not products or is_question(text):  # "质押融资能贷多少" names a product, but asks
             interrupted = await self._interrupted(
                 "products_of_interest", dispatcher, tracker, domain
             )

@@ -19,10 +19,14 @@ from actions.fallback import TOPIC_TITLES
 from actions.insurance import ActionInsuranceProducts
 from actions.service_points import ActionFindServicePoints
 
-# Above this the NLU's reading wins over taking the text as the slot's value.
+# Above this the NLU's reading wins over taking the text as the slot's value; a message worded
+# as a question needs less. A topic needs the question's wording for the free-text slots: "我是
+# 负责知识产权事务的主管" is a (too long) name, not a question about IP.
 CONFIDENT = 0.8
+CONFIDENT_QUESTION = 0.5
+FREE_TEXT = ("company_name", "contact_name")
 QUESTION = re.compile(
-    r"[？?]|吗|怎么|怎样|如何|多少|多久|哪里|哪儿|哪个|什么|能不能|可不可以|是否|有没有"
+    r"[？?]|吗|怎么|怎样|如何|多少|多久|哪里|哪儿|哪个|什么|能不能|可不可以|是否|有没有|请问|还是|几"
 )
 # Names of organisations end like this: "宁波市知识产权保护中心" is a company name here.
 ORGANISATION = re.compile(r"(公司|厂|中心|店|所|院|局|社|会|部|行|室|馆|站|集团|企业|工作室)$")
@@ -75,13 +79,17 @@ async def answer_interruption(
     intent, confidence = intent_of.get("name"), float(intent_of.get("confidence") or 0.0)
     if not text or looks_like_answer(slot, text):
         return None
-    if intent in ANSWERED_BY and (confidence >= CONFIDENT or text.startswith("/")):
+    question = is_question(text)
+    sure = confidence >= CONFIDENT or (question and confidence >= CONFIDENT_QUESTION)
+    button = text.startswith("/")
+    topic_wording = question or slot not in FREE_TEXT
+    if intent in ANSWERED_BY and (button or (sure and topic_wording)):
         events = await answer_topic(intent, dispatcher, tracker, domain)
         return [e for e in events if e.get("event") == "slot"]
-    if intent in SMALL_TALK_REPLIES and confidence >= CONFIDENT and len(text) <= 12:
+    if intent in SMALL_TALK_REPLIES and sure and len(text) <= 12:
         dispatcher.utter_message(text=SMALL_TALK_REPLIES[intent])
         return []
-    if text.startswith("/") or not is_question(text):
+    if button or not question:
         return None
     snapshot = await current_snapshot(dispatcher)
     if snapshot is None:

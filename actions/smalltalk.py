@@ -11,10 +11,11 @@ import re
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, FollowupAction, SlotSet
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-TWO_STAGE_FALLBACK = "action_two_stage_fallback"
+from actions.fallback import ask_which_topic
+
 RATING_SLOT = "rating_offered"
 # Contract with the gateway (issue 16): this custom message becomes a rating card.
 RATING_AFTER = ("thank", "goodbye")
@@ -90,7 +91,8 @@ class ActionReplyYesNo(Action):
         elif is_filler(text):
             reply = FILLER_REPLY
         else:  # random characters the NLU read as yes or no: not understood
-            return [FollowupAction(TWO_STAGE_FALLBACK)]
+            ask_which_topic(dispatcher, tracker)
+            return []
         dispatcher.utter_message(text=reply)
         return []
 

@@ -65,10 +65,11 @@ def reply_view(frames: list[dict[str, Any]]) -> str:
 
 def check_turn(turn: dict[str, Any], frames: list[dict[str, Any]]) -> list[str]:
     view = reply_view(frames)
-    problems = [f"missing {s!r}" for s in turn.get("has", []) if s not in view]
-    if turn.get("any") and not any(s in view for s in turn["any"]):
-        problems.append(f"none of {turn['any']!r}")
-    problems += [f"unwanted {s!r}" for s in turn.get("lacks", []) if s in view]
+    has, any_of, lacks = ([str(s) for s in turn.get(k, [])] for k in ("has", "any", "lacks"))
+    problems = [f"missing {s!r}" for s in has if s not in view]
+    if any_of and not any(s in view for s in any_of):
+        problems.append(f"none of {any_of!r}")
+    problems += [f"unwanted {s!r}" for s in lacks if s in view]
     rating = turn.get("rating")
     offered = [
         f["custom"]["rating_request"].get("after")
@@ -83,7 +84,7 @@ def check_turn(turn: dict[str, Any], frames: list[dict[str, Any]]) -> list[str]:
 
 
 async def exchange(ws: aiohttp.ClientWebSocketResponse, turn: dict[str, Any]) -> list[dict]:
-    frame: dict[str, Any] = {"type": "message", "id": os.urandom(8).hex(), "text": turn["say"]}
+    frame: dict[str, Any] = {"type": "message", "id": os.urandom(8).hex(), "text": str(turn["say"])}
     if turn.get("payload"):
         frame["payload"] = turn["payload"]
     await ws.send_json(frame)

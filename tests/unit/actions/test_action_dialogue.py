@@ -143,10 +143,9 @@ async def test_yes_and_no_after_a_yes_no_question() -> None:
     assert "感谢您的咨询" in texts(messages)
 
 
-async def test_random_characters_read_as_yes_go_to_the_fallback() -> None:
+async def test_random_characters_read_as_yes_are_not_understood() -> None:
     messages, events = await run(ActionReplyYesNo(), tracker("affirm", text="的的的的"))
-    assert messages == []
-    assert events == [{"event": "followup", "timestamp": None, "name": "action_two_stage_fallback"}]
+    assert "不太确定您的意思" in texts(messages) and events == []
 
 
 @pytest.mark.parametrize("text", ["哦", "？", "😂", "嗯嗯", "。。。"])
