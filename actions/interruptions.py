@@ -26,7 +26,7 @@ CONFIDENT = 0.8
 CONFIDENT_QUESTION = 0.5
 FREE_TEXT = ("company_name", "contact_name")
 QUESTION = re.compile(
-    r"[？?]|吗|怎么|怎样|如何|多少|多久|哪里|哪儿|哪个|什么|能不能|可不可以|是否|有没有|请问|还是|几"
+    r"[？?]|吗|怎么|怎样|如何|多少|多久|哪里|哪儿|哪个|什么|能不能|可不可以|是否|有没有|请问|还是|几|多长|啥|咋"
 )
 # Names of organisations end like this: "宁波市知识产权保护中心" is a company name here.
 ORGANISATION = re.compile(r"(公司|厂|中心|店|所|院|局|社|会|部|行|室|馆|站|集团|企业|工作室)$")
@@ -44,6 +44,18 @@ SMALL_TALK_REPLIES = {
     "request_insurance_consultation": "好的，正在为您登记。",
 }
 ANSWERED_BY = {"ask_office_hours", *TOPIC_TITLES}
+
+
+UNANSWERED = "这个问题我暂时没有找到准确的答案，登记完成后可以接着问我，或者说“转人工”。"
+
+
+def best_guess(tracker: Tracker) -> tuple[str | None, float]:
+    """The NLU's intent and confidence; below the fallback threshold, its best guess still."""
+    intent = tracker.latest_message.get("intent") or {}
+    if intent.get("name") == "nlu_fallback":
+        ranking = tracker.latest_message.get("intent_ranking") or []
+        intent = next((r for r in ranking if r.get("name") != "nlu_fallback"), intent)
+    return intent.get("name"), float(intent.get("confidence") or 0.0)
 
 
 def is_question(text: str) -> bool:
@@ -75,8 +87,7 @@ async def answer_interruption(
 ) -> list[EventType] | None:
     """The events of answering the message, or None when it is the slot's answer."""
     text = (tracker.latest_message.get("text") or "").strip()
-    intent_of = tracker.latest_message.get("intent") or {}
-    intent, confidence = intent_of.get("name"), float(intent_of.get("confidence") or 0.0)
+    intent, confidence = best_guess(tracker)
     if not text or looks_like_answer(slot, text):
         return None
     question = is_question(text)
@@ -84,7 +95,10 @@ async def answer_interruption(
     button = text.startswith("/")
     topic_wording = question or slot not in FREE_TEXT
     if intent in ANSWERED_BY and (button or (sure and topic_wording)):
+        said = len(dispatcher.messages)
         events = await answer_topic(intent, dispatcher, tracker, domain)
+        if len(dispatcher.messages) == said:
+            dispatcher.utter_message(text=UNANSWERED)
         return [e for e in events if e.get("event") == "slot"]
     if intent in SMALL_TALK_REPLIES and sure and len(text) <= 12:
         dispatcher.utter_message(text=SMALL_TALK_REPLIES[intent])
@@ -95,6 +109,9 @@ async def answer_interruption(
     if snapshot is None:
         return None
     decision = decide_for(tracker, snapshot)
-    if decision.band != "answer" or decision.best is None:
-        return None
-    return await send_item(dispatcher, snapshot.items[decision.best.key], snapshot)
+    if decision.band == "answer" and decision.best is not None:
+        return await send_item(dispatcher, snapshot.items[decision.best.key], snapshot)
+    if slot in FREE_TEXT:  # a question is never a name, even one nobody can answer
+        dispatcher.utter_message(text=UNANSWERED)
+        return []
+    return None
