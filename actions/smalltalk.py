@@ -33,7 +33,7 @@ YES_WORDS = (
 )  # fmt: skip
 NO_WORDS = ("不", "没", "别", "算了", "no", "No", "NO", "无", "甭")
 # A fillers' vocabulary: "哦", "嗯嗯", "哈哈"… and punctuation or emoji alone.
-FILLER = re.compile(r"^[哦噢喔嗯恩哈呵额呃啊唔嘿嘻哇呀嗯哼了吧的～~…。.，,！!？?\s]*$")
+FILLER = re.compile(r"^[哦噢喔嗯恩哈呵额呃啊唔嘿嘻哇呀嗯哼了吧～~…。.，,！!？?\s]*$")
 HAN = re.compile(r"[\u4e00-\u9fff]")
 WORDISH = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]")
 

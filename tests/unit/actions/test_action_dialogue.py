@@ -102,7 +102,7 @@ async def test_thanks_inside_the_form_get_a_short_reply_and_no_rating() -> None:
     [
         ("company_name", "甬", "只有一个字"),
         ("contact_name", "我是这家公司负责知识产权事务的部门主管老张", "太长"),
-        ("contact_name", "王先生13812345678", "不能有数字"),
+        ("contact_name", "王先生138", "不能有数字"),
     ],
 )
 async def test_free_text_slots_refuse_with_a_reason(slot: str, value: str, reason: str) -> None:
