@@ -47,7 +47,7 @@ def is_filler(text: str) -> bool:
 def is_gibberish(text: str) -> bool:
     """Random characters: Latin letters or digits with no Chinese and no known word."""
     text = text.strip()
-    if not text or HAN.search(text):
+    if not text or HAN.search(text) or not WORDISH.search(text):
         return False
     lowered = text.lower()
     known = ("hi", "hello", "hey", "bye", "ok", "yes", "no", "thanks", "thank", "88", "pct")
