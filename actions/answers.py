@@ -70,7 +70,7 @@ FOLLOW_UP_START = ("那", "那么", "还有", "另外", "然后", "再问")
 PART_SEPARATOR = re.compile(r"[，,；;。？?！!\s]+|还有|另外|顺便问一下|顺便问下|顺便问")
 # Where the subject of a question ends ("地理标志|怎么申请"): carried into a subject-less part.
 QUESTION_WORDS = re.compile(
-    r"保什么|怎么|怎样|如何|多少|多久|哪里|哪儿|在哪|什么|能不能|可以|需要|要不要|是不是|有没有|吗"
+    r"保什么|怎么|怎样|如何|多少|多久|多长|哪里|哪儿|在哪|什么|啥|咋|能不能|可以|需要|要不要|是不是|有没有|吗"
 )
 OFFICE_HOURS = "ask_office_hours"
 OFFICE_HOURS_REPLY = (
@@ -143,8 +143,12 @@ def subject_of(question: str) -> str:
 
 
 def question_parts(text: str) -> list[str]:
+    """The questions of a message, when it has several ("网上申请商标，一个类别收多少钱" is one:
+    its first part asks nothing)."""
     parts = [p for p in PART_SEPARATOR.split(text) if len(p) >= 2]
-    return parts if len(parts) >= 2 else []
+    if len(parts) < 2 or not all(QUESTION_WORDS.search(p) for p in parts):
+        return []
+    return parts
 
 
 async def answer_parts(
