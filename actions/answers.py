@@ -24,7 +24,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.fallback import NONE_OF_THESE, TOPIC_TITLES, ask_which_topic, ranked_out_of_scope
 from actions.knowledge import KnowledgeUnavailable, action_settings, query
 from actions.replies import HUMAN_BUTTON, missing_details, service_points_payload
-from actions.smalltalk import FILLER_REPLY, is_filler, is_gibberish
+from actions.smalltalk import FILLER_REPLY, answer_to_yes_no, is_filler, is_gibberish
 from bot.db.service_points import points_of_type
 from bot.knowledge.embed import DEFAULT_CACHE, Embedder
 from bot.knowledge.live import LiveKnowledge, Snapshot
@@ -258,6 +258,10 @@ class ActionAnswerKnowledge(Action):
     ) -> list[EventType]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         text = question_text(tracker)
+        reply = answer_to_yes_no(tracker, text)
+        if reply is not None:  # "没了没了" after "还有其他问题吗？"
+            dispatcher.utter_message(text=reply)
+            return []
         if intent in (NOT_UNDERSTOOD, OUT_OF_SCOPE) and is_filler(text):
             dispatcher.utter_message(text=FILLER_REPLY)  # "哦", "？", an emoji alone
             return []

@@ -71,6 +71,21 @@ def asked_yes_no(tracker: Tracker) -> bool:
     return text.endswith(("吗？", "吗?", "吗")) or "是否" in text[-15:]
 
 
+SHORT_REPLY = 5
+
+
+def answer_to_yes_no(tracker: Tracker, text: str) -> str | None:
+    """A short "没了没了" or "有的" right after a yes/no question answers it, whatever the NLU
+    made of it; None otherwise."""
+    if len(text) > SHORT_REPLY or not asked_yes_no(tracker):
+        return None
+    if says(text, NO_WORDS):
+        return NO_REPLY
+    if says(text, YES_WORDS):
+        return YES_REPLY
+    return None
+
+
 class ActionReplyYesNo(Action):
     """`affirm` and `deny` outside a form and outside the two-stage fallback."""
 

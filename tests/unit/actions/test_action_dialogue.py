@@ -197,3 +197,9 @@ async def test_the_rating_is_offered_once_after_thanks() -> None:
     assert await run(ActionOfferRating(), offered) == ([], [])
     in_form = tracker("thank", text="谢谢", active_loop=FORM)
     assert await run(ActionOfferRating(), in_form) == ([], [])
+
+
+async def test_a_short_no_after_a_yes_no_question_is_not_searched() -> None:
+    asked = "不客气，很高兴能帮到您。还有其他问题吗？"
+    messages, _ = await run(ActionAnswerKnowledge(), after_bot(asked, "nlu_fallback", "没了没了"))
+    assert "感谢您的咨询" in texts(messages) and "专利" not in texts(messages)
