@@ -22,7 +22,7 @@ export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: help setup run run-cluster train test lint validate pytest eval eval-kb clean lock lock-gateway
+.PHONY: help setup run run-cluster train test lint validate pytest eval eval-kb eval-dialogue clean lock lock-gateway
 
 help:
 	@echo "make run    - set up, train if needed, start every service and print the chat URL"
@@ -32,6 +32,7 @@ help:
 	@echo "make train  - train the Rasa model unless one for the current data exists"
 	@echo "make eval   - NLU benchmark: holdout, 5-fold CV and a baseline pipeline (~30 min)"
 	@echo "make eval-kb - knowledge-answer benchmark: holdout, methods side by side, latency"
+	@echo "make eval-dialogue - multi-turn conversations through the running stack (share that hold)"
 	@echo "make lock   - re-resolve requirements.in and requirements-gateway.in into their .lock files"
 
 # Python 3.10 is looked for in this order: $(PYTHON), python3.10, the pyenv install.
@@ -125,6 +126,11 @@ eval: setup
 # for the old topic paragraphs, BM25, embeddings and the hybrid; latency and rebuild time.
 eval-kb: setup
 	$(PY) bench/eval_kb.py $(EVAL_ARGS)
+
+# A benchmark, not a test: scripted multi-turn conversations (bench/dialogue_conversations.yml)
+# played through the web chat of a freshly started stack; the share that hold and the failing turns.
+eval-dialogue: setup
+	$(PY) bench/eval_dialogue.py $(EVAL_ARGS)
 
 # Re-resolve every dependency in one pip run (needs the registry) and pin the result.
 lock: $(VENV)/bin/python lock-gateway

@@ -13,6 +13,7 @@ choose from and 转人工.
 from __future__ import annotations
 
 import logging
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -20,11 +21,12 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.fallback import NONE_OF_THESE, TOPIC_TITLES
+from actions.fallback import NONE_OF_THESE, TOPIC_TITLES, ask_which_topic, ranked_out_of_scope
 from actions.knowledge import KnowledgeUnavailable, action_settings, query
 from actions.outcome import ANSWERED, NOT_FOUND, SUGGESTED, note_outcome
 from actions.outcome import OUT_OF_SCOPE as NOTED_OUT_OF_SCOPE
 from actions.replies import HUMAN_BUTTON, missing_details, service_points_payload
+from actions.smalltalk import FILLER_REPLY, answer_to_yes_no, is_filler, is_gibberish
 from bot.db.service_points import points_of_type
 from bot.knowledge.embed import DEFAULT_CACHE, Embedder
 from bot.knowledge.live import LiveKnowledge, Snapshot
@@ -50,6 +52,33 @@ PLACES_OF_TOPIC = {
     "ask_one_stop_service": "知识产权综合体",
     "ask_patent_fast_track": "知识产权保护中心",
 }
+
+
+# A short follow-up ("那要多久", "要带什么") is asked about the topic of the turn before: it is
+# searched again with the topic's subject in front ("地理标志要带什么").
+SUBJECT_OF_TOPIC = {
+    "ask_trademark_window": "商标注册",
+    "find_brand_station": "商标品牌指导站",
+    "ask_ip_insurance": "知识产权保险",
+    "ask_one_stop_service": "知识产权综合体",
+    "ask_patent_fast_track": "专利预审",
+    "ask_pledge_financing": "知识产权质押融资",
+    "ask_geographical_indication": "地理标志",
+    "report_infringement": "侵权投诉",
+}
+FOLLOW_UP_MAX_CHARS = 10
+FOLLOW_UP_START = ("那", "那么", "还有", "另外", "然后", "再问")
+# "PCT申请损失险保什么，怎么买": two questions, split at punctuation and "还有"/"另外"/"顺便问".
+PART_SEPARATOR = re.compile(r"[，,；;。？?！!\s]+|还有|另外|顺便问一下|顺便问下|顺便问")
+# Where the subject of a question ends ("地理标志|怎么申请"): carried into a subject-less part.
+QUESTION_WORDS = re.compile(
+    r"保什么|怎么|怎样|如何|多少|多久|多长|哪里|哪儿|在哪|什么|啥|咋|能不能|可以|需要|要不要|是不是|有没有|吗"
+)
+OFFICE_HOURS = "ask_office_hours"
+OFFICE_HOURS_REPLY = (
+    "各服务窗口的办公时间不一样。您想去哪里办事？告诉我地方（比如商标受理窗口、商标品牌指导站、"
+    "知识产权保护中心）和所在区县，我帮您查地址和办公时间。"
+)
 
 
 def overview_key(topic: str) -> str:
@@ -82,15 +111,70 @@ def question_text(tracker: Tracker) -> str:
     return "" if text.startswith("/") else text
 
 
-def decide_for(tracker: Tracker, snapshot: Snapshot) -> Decision:
-    text = question_text(tracker)
+def is_follow_up(text: str) -> bool:
+    return len(text) <= FOLLOW_UP_MAX_CHARS or text.startswith(FOLLOW_UP_START)
+
+
+def decide_for(tracker: Tracker, snapshot: Snapshot, text: str | None = None) -> Decision:
+    text = question_text(tracker) if text is None else text
     if not text:
         return Decision("none", ())
-    topic, _ = nlu_topic(tracker)
+    topic, confidence = nlu_topic(tracker)
     previous = tracker.get_slot(LAST_TOPIC_SLOT)
-    hits = snapshot.index.search(text, topic=topic, previous_topic=previous)
+    # A sure new topic ("商标的官费多少" after 地理标志) is not a follow-up of the old one.
+    other_topic = topic is not None and topic != previous and confidence >= TOPIC_CONFIDENCE
+    hits = snapshot.index.search(
+        text, topic=topic, previous_topic=None if other_topic else previous
+    )
     intent = (tracker.latest_message.get("intent") or {}).get("name")
-    return decide(hits, doubted=intent in (NOT_UNDERSTOOD, OUT_OF_SCOPE))
+    decision = decide(hits, doubted=intent in (NOT_UNDERSTOOD, OUT_OF_SCOPE))
+    if previous in SUBJECT_OF_TOPIC and is_follow_up(text) and not other_topic:
+        subject = SUBJECT_OF_TOPIC[previous]
+        followed = decide(
+            snapshot.index.search(subject + text, topic=previous, previous_topic=previous)
+        )
+        if followed.band == "answer" or (decision.band != "answer" and followed.band != "none"):
+            return followed
+    return decision
+
+
+def subject_of(question: str) -> str:
+    """The words before the first question word ("地理标志怎么申请" → "地理标志")."""
+    found = QUESTION_WORDS.search(question, 2)
+    return question[: found.start()] if found else ""
+
+
+def question_parts(text: str) -> list[str]:
+    """The questions of a message, when it has several ("网上申请商标，一个类别收多少钱" is one:
+    its first part asks nothing)."""
+    parts = [p for p in PART_SEPARATOR.split(text) if len(p) >= 2]
+    if len(parts) < 2 or not all(QUESTION_WORDS.search(p) for p in parts):
+        return []
+    return parts
+
+
+async def answer_parts(
+    dispatcher: CollectingDispatcher, tracker: Tracker, snapshot: Snapshot
+) -> list[EventType] | None:
+    """Two (or more) questions in one message, each answered outright: answered in order.
+    None when the message is one question, or when a part has no sure answer."""
+    parts = question_parts(question_text(tracker))
+    if not parts:
+        return None
+    subject = subject_of(parts[0])
+    chosen: list[str] = []
+    for part in parts:
+        decision = decide_for(tracker, snapshot, part)
+        if decision.band != "answer" and subject and not part.startswith(subject):
+            decision = decide_for(tracker, snapshot, subject + part)
+        best = decision.best
+        if decision.band != "answer" or best is None or best.key in chosen:
+            return None
+        chosen.append(best.key)
+    events: list[EventType] = []
+    for key in chosen:
+        events += await send_item(dispatcher, snapshot.items[key], snapshot)
+    return events
 
 
 async def send_item(
@@ -152,6 +236,9 @@ async def answer_specific(
     except Exception:
         logger.exception("knowledge base unavailable")
         return None
+    parts = await answer_parts(dispatcher, tracker, snapshot)
+    if parts is not None:
+        return parts
     decision = decide_for(tracker, snapshot)
     best = decision.best
     if decision.band != "answer" or best is None or best.key == overview_key(best.topic):
@@ -184,15 +271,39 @@ class ActionAnswerKnowledge(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        text = question_text(tracker)
+        reply = answer_to_yes_no(tracker, text)
+        if reply is not None:  # "没了没了" after "还有其他问题吗？"
+            dispatcher.utter_message(text=reply)
+            return []
+        if intent in (NOT_UNDERSTOOD, OUT_OF_SCOPE) and is_filler(text):
+            dispatcher.utter_message(text=FILLER_REPLY)  # "哦", "？", an emoji alone
+            return []
+        if intent in (NOT_UNDERSTOOD, OUT_OF_SCOPE) and is_gibberish(text):
+            ask_which_topic(dispatcher, tracker)  # random letters: "did you mean", never a topic
+            return []
+        if intent == OFFICE_HOURS and not tracker.get_slot(LAST_TOPIC_SLOT):
+            dispatcher.utter_message(text=OFFICE_HOURS_REPLY, buttons=[HUMAN_BUTTON])
+            return []  # which place: the hours differ, and nothing was talked about yet
         snapshot = await current_snapshot(dispatcher)
         if snapshot is None:
             return []
+        parts = await answer_parts(dispatcher, tracker, snapshot)
+        if parts is not None:
+            return parts
         decision = decide_for(tracker, snapshot)
         best = decision.best
         if decision.band == "answer" and best is not None:
             item = snapshot.items[best.key]
             return await send_noted(dispatcher, tracker, item, snapshot, best.score)
-        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        if intent == OFFICE_HOURS:
+            dispatcher.utter_message(text=OFFICE_HOURS_REPLY, buttons=[HUMAN_BUTTON])
+            return []
+        if intent == NOT_UNDERSTOOD and ranked_out_of_scope(tracker) and question_text(tracker):
+            dispatcher.utter_message(response="utter_out_of_scope")  # 台风, 公积金: not ours
+            note_outcome(dispatcher, tracker, NOTED_OUT_OF_SCOPE)
+            return []
         if intent == NOT_UNDERSTOOD:
             if decision.band != "none":
                 dispatcher.utter_message(**suggestion_message(decision.hits))

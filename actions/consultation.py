@@ -1,7 +1,12 @@
-"""The insurance consultation form: validation, the products question, and storing the lead.
+"""The insurance consultation form: validation, its questions, and storing the lead.
 
 Slots hold what the user typed, unchanged (SQL or HTML is just text: it is bound as a query
 parameter and shown as plain text); only the phone is normalised and checked.
+
+A citizen inside the form may ask a question or chat instead of answering: a message the NLU
+confidently reads as a topic question or small talk (or a question the knowledge base answers)
+is answered by the validation, which fills nothing; the form then asks again, starting with
+"我们继续：". A person ("转人工") and a cancel ("算了") are rules (data/rules/insurance.yml).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.interruptions import answer_interruption, is_question
 from actions.knowledge import KnowledgeUnavailable, query
 from actions.replies import HUMAN_BUTTON, shorten
 from bot.db.insurance import all_products
@@ -27,6 +33,23 @@ logger = logging.getLogger(__name__)
 ALL_PRODUCTS = "全部险种"
 ALL_WORDS = ("全部", "都想", "都要", "都可以", "都行", "所有", "不确定", "不知道")
 FORM_SLOTS = ("company_name", "contact_name", "phone", "products_of_interest")
+RESUME_SLOT = "form_resume"
+RESUME_PREFIX = "我们继续："
+# Each slot's question: as first asked, and when the form resumes after an interruption.
+QUESTIONS: dict[str, tuple[str, str]] = {
+    "company_name": (
+        "好的，我帮您登记知识产权保险咨询，工作人员会联系您。请问贵公司（单位）的名称是？"
+        "随时说“算了”可以取消。",
+        "请问贵公司（单位）的名称是？",
+    ),
+    "contact_name": ("请问联系人怎么称呼？", "请问联系人怎么称呼？"),
+    "phone": (
+        "请留一个联系电话：11位手机号，或带区号的固定电话（如0574-87654321）。",
+        "请留一个联系电话：11位手机号，或带区号的固定电话（如0574-87654321）。",
+    ),
+}
+COMPANY_MIN, COMPANY_MAX = 2, 60
+NAME_MAX = 12
 # Words users type for a product, mapped to the contract's insurance_type.
 PRODUCT_WORDS: dict[str, str] = {
     "马德里": "商标申请费用损失补偿保险",
@@ -55,6 +78,61 @@ def products_in_text(text: str) -> list[str]:
     return [t for t in INSURANCE_TYPES if t in named]
 
 
+def company_problem(text: str) -> str | None:
+    """Why a typed company name cannot be right, or None."""
+    if len(text) < COMPANY_MIN:
+        return "公司名称只有一个字，请输入完整的名称，如“宁波某某科技有限公司”"
+    if len(text) > COMPANY_MAX:
+        return f"公司名称超过{COMPANY_MAX}个字了，请只输入名称"
+    if text.isdigit():
+        return "公司名称不能只有数字"
+    return None
+
+
+def contact_name_problem(text: str) -> str | None:
+    """Why a typed contact name cannot be right, or None."""
+    if len(text) > NAME_MAX:
+        return f"称呼有{len(text)}个字，太长了，请只输入姓名或称呼，如“王先生”"
+    if any(ch.isdigit() for ch in text):
+        return "称呼里不能有数字（电话号码下一步再填）"
+    return None
+
+
+def resuming(tracker: Tracker) -> bool:
+    """The form comes back after its validation answered something else: its question starts
+    with "我们继续："."""
+    return bool(tracker.get_slot(RESUME_SLOT))
+
+
+class ActionAskFormSlot(Action):
+    """Asks one slot's question (action_ask_<slot>), prefixed when the form resumes."""
+
+    slot = ""
+
+    def name(self) -> str:
+        return f"action_ask_{self.slot}"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        first, again = QUESTIONS[self.slot]
+        text = RESUME_PREFIX + again if resuming(tracker) else first
+        dispatcher.utter_message(text=text)
+        return [SlotSet(RESUME_SLOT, False)]
+
+
+class ActionAskCompanyName(ActionAskFormSlot):
+    slot = "company_name"
+
+
+class ActionAskContactName(ActionAskFormSlot):
+    slot = "contact_name"
+
+
+class ActionAskPhone(ActionAskFormSlot):
+    slot = "phone"
+
+
 class ValidateInsuranceConsultationForm(FormValidationAction):
     def name(self) -> str:
         return "validate_insurance_consultation_form"
@@ -67,19 +145,49 @@ class ValidateInsuranceConsultationForm(FormValidationAction):
             return {slot: None}
         return {slot: value.strip()}
 
-    def validate_company_name(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> dict[str, Any]:
-        return self._free_text("company_name", value, dispatcher, "公司名称")
+    async def _interrupted(
+        self, slot: str, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any] | None:
+        """The slot's value when the message was a question or small talk: answered, nothing
+        filled, and the form resumes; None when the message is an answer to the slot."""
+        events = await answer_interruption(slot, dispatcher, tracker, domain)
+        if events is None:
+            return None
+        filled = {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
+        return {**filled, slot: None, RESUME_SLOT: True}
 
-    def validate_contact_name(
+    async def validate_company_name(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        return self._free_text("contact_name", value, dispatcher, "联系人称呼")
+        interrupted = await self._interrupted("company_name", dispatcher, tracker, domain)
+        if interrupted is not None:
+            return interrupted
+        result = self._free_text("company_name", value, dispatcher, "公司名称")
+        problem = result["company_name"] and company_problem(result["company_name"])
+        if problem:
+            dispatcher.utter_message(text=f"{problem}。")
+            return {"company_name": None}
+        return result
 
-    def validate_phone(
+    async def validate_contact_name(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
+        interrupted = await self._interrupted("contact_name", dispatcher, tracker, domain)
+        if interrupted is not None:
+            return interrupted
+        result = self._free_text("contact_name", value, dispatcher, "联系人称呼")
+        problem = result["contact_name"] and contact_name_problem(result["contact_name"])
+        if problem:
+            dispatcher.utter_message(text=f"{problem}。")
+            return {"contact_name": None}
+        return result
+
+    async def validate_phone(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        interrupted = await self._interrupted("phone", dispatcher, tracker, domain)
+        if interrupted is not None:
+            return interrupted
         text = str(value or "")
         problem = contact_phone_problem(text)
         if problem is not None:
@@ -87,7 +195,7 @@ class ValidateInsuranceConsultationForm(FormValidationAction):
             return {"phone": None}
         return {"phone": normalize(text)}
 
-    def validate_products_of_interest(
+    async def validate_products_of_interest(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         if isinstance(value, list):  # several entities in one message
@@ -96,6 +204,12 @@ class ValidateInsuranceConsultationForm(FormValidationAction):
         if text.strip() == ALL_PRODUCTS:
             return {"products_of_interest": ALL_PRODUCTS}
         products = products_in_text(text)
+        if not products or is_question(text):  # "质押融资能贷多少" names a product, but asks
+            interrupted = await self._interrupted(
+                "products_of_interest", dispatcher, tracker, domain
+            )
+            if interrupted is not None:
+                return interrupted
         if not products:
             dispatcher.utter_message(text="没有识别出您想了解的险种，请点选下面的按钮。")
             return {"products_of_interest": None}
@@ -132,10 +246,11 @@ class ActionAskProductsOfInterest(Action):
                 + json.dumps({"insurance_type": ALL_PRODUCTS}, ensure_ascii=False),
             }
         )
-        dispatcher.utter_message(
-            text="您想了解哪类保险？可以点选，也可以直接输入。", buttons=buttons
-        )
-        return []
+        question = "您想了解哪类保险？可以点选，也可以直接输入。"
+        if resuming(tracker):
+            question = RESUME_PREFIX + question
+        dispatcher.utter_message(text=question, buttons=buttons)
+        return [SlotSet(RESUME_SLOT, False)]
 
 
 class ActionSubmitConsultation(Action):

@@ -36,6 +36,24 @@ def likeliest_topics(tracker: Tracker, limit: int = SUGGESTIONS) -> list[str]:
     return topics[:limit]
 
 
+def ask_which_topic(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+    """The "did you mean" question with the likeliest topics, "都不是" and a person."""
+    topics = likeliest_topics(tracker) or list(TOPIC_TITLES)[:SUGGESTIONS]
+    buttons = [{"title": TOPIC_TITLES[t], "payload": f"/{t}"} for t in topics]
+    dispatcher.utter_message(
+        text="抱歉，我不太确定您的意思。您想咨询的是下面哪一项？",
+        buttons=[*buttons, NONE_OF_THESE, HUMAN_BUTTON],
+    )
+    note_outcome(dispatcher, tracker, FALLBACK)  # for the review inbox
+
+
+def ranked_out_of_scope(tracker: Tracker) -> bool:
+    """Below the fallback threshold, but out_of_scope was still the classifier's best guess."""
+    ranking = [r for r in tracker.latest_message.get("intent_ranking") or []]
+    ranking = [r for r in ranking if r.get("name") != "nlu_fallback"]
+    return bool(ranking) and ranking[0].get("name") == "out_of_scope"
+
+
 class ActionDefaultAskAffirmation(Action):
     def name(self) -> str:
         return "action_default_ask_affirmation"
@@ -43,11 +61,5 @@ class ActionDefaultAskAffirmation(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        topics = likeliest_topics(tracker) or list(TOPIC_TITLES)[:SUGGESTIONS]
-        buttons = [{"title": TOPIC_TITLES[t], "payload": f"/{t}"} for t in topics]
-        dispatcher.utter_message(
-            text="抱歉，我不太确定您的意思。您想咨询的是下面哪一项？",
-            buttons=[*buttons, NONE_OF_THESE, HUMAN_BUTTON],
-        )
-        note_outcome(dispatcher, tracker, FALLBACK)
+        ask_which_topic(dispatcher, tracker)
         return []
