@@ -13,9 +13,8 @@ CONSULT = "/request_insurance_consultation"
 
 
 def ratings(frames: list[dict]) -> list[dict]:
-    return [
-        f["custom"]["rating_request"] for f in frames if "rating_request" in f.get("custom", {})
-    ]
+    """The rating cards the gateway made of the bot's `{"rating_request": {"after": …}}`."""
+    return [{"after": f["trigger"]} for f in frames if f.get("type") == "rating_request"]
 
 
 async def test_the_form_answers_questions_and_resumes(stack: RunningStack) -> None:
