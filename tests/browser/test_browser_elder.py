@@ -234,7 +234,7 @@ def close_a_handoff(gateway: Gateway, conversation_id: str) -> None:
     """A person served this conversation and closed it: the page then asks for a rating."""
     with session_factory(gateway.settings.database_url)() as db:
         handoff = handoffs.create_handoff(db, conversation_id, "user", [], handoffs.ACTIVE)
-        handoffs.end(db, handoff.id, handoffs.CLOSED)
+        assert handoffs.end(db, handoff.id, handoffs.CLOSED, handoff.agent_id)
 
 
 def assert_no_serious_violations(page: Page, where: str) -> None:
