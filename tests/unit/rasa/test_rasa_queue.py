@@ -41,7 +41,7 @@ async def test_waiting_messages_reach_rasa_one_at_a_time_in_arrival_order(
     most = 0
     original = fake_rasa.received
 
-    class Counting(list):  # type: ignore[type-arg]
+    class Counting(list[dict[str, Any]]):
         def append(self, item: Any) -> None:
             nonlocal in_flight, most
             in_flight += 1
