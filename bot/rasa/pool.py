@@ -277,8 +277,11 @@ class RasaPool:
         deadline: float | None = None
         errors: list[str] = []
         notice = _Once(on_queued)
-        for url in self._candidates(conversation_id):
+        candidates = self._candidates(conversation_id)
+        for i, url in enumerate(candidates):
             async with self._admitted(url, notice):
+                if self.is_down(url) and any(not self.is_down(u) for u in candidates[i + 1 :]):
+                    continue  # marked down while this message waited in its queue
                 if deadline is None:
                     deadline = self._clock() + self._timeout
                 remaining = deadline - self._clock()

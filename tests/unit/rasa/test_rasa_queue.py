@@ -187,3 +187,34 @@ async def test_saturated_rasa_citizens_are_told_they_wait_then_answered_in_order
     [(refused_at, refusal)] = [(t, f) for t, f in arrived["丙"] if f["type"] == "error"]
     assert refusal["code"] == "busy" and refused_at < 1
     assert [f["text"] for _, f in arrived["甲"] if f["type"] == "bot"] == ["您好"]
+
+
+async def test_a_message_waiting_for_a_replica_that_goes_down_goes_to_the_next(
+    http: aiohttp.ClientSession,
+) -> None:
+    from tests.unit.rasa.test_rasa_pool import Replica, conversation_owned_by
+
+    replicas = [Replica("r0"), Replica("r1")]
+    for replica in replicas:
+        await replica.start()
+    try:
+        pool = RasaPool(
+            http,
+            [r.url for r in replicas],
+            timeout=5,
+            queue=QueueLimits(concurrency=1, depth=5, notice_after=10),
+        )
+        first, second = (conversation_owned_by(pool, replicas[0].url, p) for p in ("a", "b"))
+        replicas[0].mode = "slow"
+        held = asyncio.create_task(pool.send_message(first, "一"))
+        await asyncio.sleep(0.1)
+        waiting = asyncio.create_task(pool.send_message(second, "二"))
+        await asyncio.sleep(0.1)
+        replicas[0].mode = "500"  # the message in flight fails: r0 is marked down
+        replicas[0].release.set()
+        assert await waiting == [{"recipient_id": second, "text": "r1:二"}]
+        assert await held == [{"recipient_id": first, "text": "r1:一"}]
+        assert replicas[0].messages == [(first, "一")]
+    finally:
+        for replica in replicas:
+            await replica.stop()
