@@ -211,9 +211,15 @@ async def gateway_citizen(
             started = time.perf_counter()
             await ws.send_json({"type": "message", "id": sample.client_id, "text": question})
             texts: list[str] = []
+            deadline = started + MESSAGE_TIMEOUT
             try:
                 while True:
-                    frame = await ws.receive_json(timeout=MESSAGE_TIMEOUT)
+                    # One deadline for the whole answer: the gateway's heartbeat pings restart
+                    # each receive's own timeout, so a lost answer would hang the citizen forever.
+                    remaining = deadline - time.perf_counter()
+                    if remaining <= 0:
+                        raise asyncio.TimeoutError
+                    frame = await ws.receive_json(timeout=remaining)
                     kind = frame.get("type")
                     if kind == "ack" and frame.get("client_id") == sample.client_id:
                         sample.acked = True
