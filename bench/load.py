@@ -202,7 +202,7 @@ async def gateway_citizen(
     async with http.get(url + "/") as page:
         await page.read()
     async with http.ws_connect(url + "/ws", heartbeat=None, max_msg_size=0) as ws:
-        history = await ws.receive_json(timeout=MESSAGE_TIMEOUT)
+        history = await asyncio.wait_for(ws.receive_json(), MESSAGE_TIMEOUT)
         assert history["type"] == "history", history
         await ready.wait()
         await _pause((0.0, run.think[1]))  # citizens do not all start in the same instant
@@ -215,11 +215,11 @@ async def gateway_citizen(
             try:
                 while True:
                     # One deadline for the whole answer: the gateway's heartbeat pings restart
-                    # each receive's own timeout, so a lost answer would hang the citizen forever.
+                    # receive()'s own timeout, so a lost answer would hang the citizen forever.
                     remaining = deadline - time.perf_counter()
                     if remaining <= 0:
                         raise asyncio.TimeoutError
-                    frame = await ws.receive_json(timeout=remaining)
+                    frame = await asyncio.wait_for(ws.receive_json(), remaining)
                     kind = frame.get("type")
                     if kind == "ack" and frame.get("client_id") == sample.client_id:
                         sample.acked = True
