@@ -118,6 +118,7 @@ class Sample:
     answered: bool = False  # at least one bot message, no error
     error: str = ""  # an error frame's code, "http 5xx", "timeout" …
     on_script: bool = True
+    queued: bool = False  # told "正在排队，请稍候" (bot/rasa/queue.py) before the answer
 
 
 @dataclass
@@ -176,6 +177,7 @@ class RunResult:
             "p99_ms": round(self.percentile(99) * 1000, 1),
             "throughput_per_s": round(self.throughput, 2),
             "errors": dict(self.errors()),
+            "queued": sum(s.queued for s in self.samples),
             "lost": self.lost,
             "off_script": sum(not s.on_script for s in self.samples if s.answered),
             "stored_answered": self.stored_answered,
@@ -200,7 +202,7 @@ async def gateway_citizen(
     async with http.get(url + "/") as page:
         await page.read()
     async with http.ws_connect(url + "/ws", heartbeat=None, max_msg_size=0) as ws:
-        history = await ws.receive_json(timeout=MESSAGE_TIMEOUT)
+        history = await asyncio.wait_for(ws.receive_json(), MESSAGE_TIMEOUT)
         assert history["type"] == "history", history
         await ready.wait()
         await _pause((0.0, run.think[1]))  # citizens do not all start in the same instant
@@ -209,9 +211,15 @@ async def gateway_citizen(
             started = time.perf_counter()
             await ws.send_json({"type": "message", "id": sample.client_id, "text": question})
             texts: list[str] = []
+            deadline = started + MESSAGE_TIMEOUT
             try:
                 while True:
-                    frame = await ws.receive_json(timeout=MESSAGE_TIMEOUT)
+                    # One deadline for the whole answer: the gateway's heartbeat pings restart
+                    # receive()'s own timeout, so a lost answer would hang the citizen forever.
+                    remaining = deadline - time.perf_counter()
+                    if remaining <= 0:
+                        raise asyncio.TimeoutError
+                    frame = await asyncio.wait_for(ws.receive_json(), remaining)
                     kind = frame.get("type")
                     if kind == "ack" and frame.get("client_id") == sample.client_id:
                         sample.acked = True
@@ -223,6 +231,8 @@ async def gateway_citizen(
                             break  # refused before storing (rate limit, database): no typing
                     elif kind == "typing" and frame.get("on") is False and "who" not in frame:
                         break
+                    elif kind == "typing" and frame.get("text"):
+                        sample.queued = True
             except (asyncio.TimeoutError, TypeError, aiohttp.ClientError):
                 sample.error = sample.error or "timeout"
             sample.latency = time.perf_counter() - started
@@ -436,7 +446,10 @@ class Bench:
             connection.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
         engine.dispose()
 
-    def start(self, name: str, replicas: int, gateways: int, knobs: Knobs) -> Topology:
+    def start(
+        self, name: str, replicas: int, gateways: int, knobs: Knobs, **gateway: Any
+    ) -> Topology:
+        """`gateway`: more Settings for the gateways (e.g. rasa_concurrency=0: no queue)."""
         from tests.support.running_stack import NO_ADDRESS_LIMITS, free_port
 
         settings = Settings(
@@ -449,6 +462,7 @@ class Bench:
             **NO_ADDRESS_LIMITS,  # every simulated citizen comes from 127.0.0.1
             redis_url=REDIS_URL,
             redis_namespace=f"bench{uuid.uuid4().hex[:6]}",
+            **gateway,
         )
         config = ClusterConfig(
             database_url=self.database_url,
@@ -560,6 +574,7 @@ async def main_async(args: argparse.Namespace) -> int:
     ratio: dict[int, float] = {}
     overhead: dict[str, float] = {}  # gateway p50 / Rasa p50 - 1, by load
     knob_rows: list[tuple[Knobs, RunResult, RunResult]] = []
+    overload: list[tuple[str, RunResult]] = []
     try:
         if args.profile:
             topology = bench.start("profile", 1, 1, Knobs())
@@ -578,7 +593,9 @@ async def main_async(args: argparse.Namespace) -> int:
                 print_profile(bench.work_dir / f"{name}.prof")
             return 0
 
-        for replicas in () if args.only == "knobs" else (1,) if args.quick else (1, 2):
+        for replicas in (
+            () if args.only in ("knobs", "overload") else (1,) if args.quick else (1, 2)
+        ):
             name = f"{replicas} Rasa replica{'s' if replicas > 1 else ''}, 2 gateways"
             topology = bench.start(name, replicas, 2, Knobs())
             await bench.warm_up(topology)
@@ -622,7 +639,21 @@ async def main_async(args: argparse.Namespace) -> int:
                 )
             bench.stop(topology)
 
-        if not (args.quick or args.skip_knobs or args.only == "main"):
+        if args.only in (None, "overload") and not args.quick:
+            # The same load with the gateways' queue off (as before issue 20) and on (default).
+            n = max(citizens)
+            for label, gateway in (("no queue", {"rasa_concurrency": 0}), ("queue", {})):
+                topology = bench.start(
+                    f"2 Rasa replicas, 2 gateways, {label}", 2, 2, Knobs(), **gateway
+                )
+                await bench.warm_up(topology)
+                run = await bench.measure(
+                    topology, f"{n} citizens → gateway /ws ({label})", "gateway", n, think
+                )
+                overload.append((label, run))
+                bench.stop(topology)
+
+        if not (args.quick or args.skip_knobs or args.only in ("main", "overload")):
             for knobs in KNOB_SETTINGS:
                 topology = bench.start(f"knobs: {knobs}", knobs.replicas, 0, knobs)
                 await bench.warm_up(topology)
@@ -644,7 +675,7 @@ async def main_async(args: argparse.Namespace) -> int:
             topology.cluster.stop()
         bench.drop_database()
 
-    report(bench, args, overhead, ratio, knob_rows)
+    report(bench, args, overhead, ratio, knob_rows, overload)
     return 0
 
 
@@ -654,6 +685,7 @@ def report(
     overhead: dict[str, float],
     ratio: dict[int, float],
     knob_rows: list[tuple[Knobs, RunResult, RunResult]],
+    overload: list[tuple[str, RunResult]],
 ) -> None:
     print("\n=== Load (latency from sending a message to its answer's typing-off frame)")
     header = (
@@ -705,8 +737,24 @@ def report(
         best = max(knob_rows, key=lambda row: row[2].throughput)[0]
         print(f"best throughput: {best}")
 
-    print("\n=== Targets (issue 8)")
     targets: dict[str, Any] = {}
+    if overload:
+        print("\n=== Overload: 2 Rasa replicas, the gateways' queue off and on (bot/rasa/queue.py)")
+        print(f"{'gateways':<10} {'citizens':>8} {'sent':>5} {'busy':>5} {'busy %':>7}"
+              f" {'told 正在排队':>13} {'p50':>7} {'p95':>7} {'lost':>5}")  # fmt: skip
+        for label, run in overload:
+            busy = run.errors().get("busy", 0)
+            share = busy / run.sent * 100 if run.sent else float("nan")
+            print(
+                f"{label:<10} {run.citizens:>8} {run.sent:>5} {busy:>5} {share:>6.1f}%"
+                f" {sum(s.queued for s in run.samples):>13} {run.percentile(50) * 1000:>5.0f}ms"
+                f" {run.percentile(95) * 1000:>5.0f}ms {run.lost:>5}"
+            )
+            targets[f"busy replies, {run.citizens} citizens, 2 replicas, {label}"] = (
+                f"{share:.1f}% (target < 1%)"
+            )
+
+    print("\n=== Targets (issues 8, 20)")
     for load, value in overhead.items():
         targets[f"gateway overhead at p50, {load}"] = f"{value * 100:+.1f}% (target ≤ 10%)"
     if 1 in ratio and 2 in ratio:
@@ -770,7 +818,11 @@ def main() -> int:
     parser.add_argument("--think-max", type=float, default=5.0)
     parser.add_argument("--quick", action="store_true", help="20 citizens, one replica")
     parser.add_argument("--skip-knobs", action="store_true")
-    parser.add_argument("--only", choices=["main", "knobs"], help="only one part of the bench")
+    parser.add_argument(
+        "--only",
+        choices=["main", "knobs", "overload"],
+        help="only one part of the bench (overload: 2 replicas, the gateways' queue off and on)",
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile Rasa and a gateway")
     parser.add_argument("--database", default=BENCH_DATABASE, help="PostgreSQL database to use")
     args = parser.parse_args()

@@ -18,6 +18,7 @@ from bot.conversation.hours import WorkingHours
 from bot.conversation.pipeline import BackOffice, Pipeline
 from bot.conversation.store import ChatStore
 from bot.rasa.pool import RasaPool
+from bot.rasa.queue import QueueLimits
 from bot.settings import Settings
 from bot.staff.backoffice_pages import setup_backoffice_pages
 from bot.staff.dashboard_pages import setup_dashboard_pages
@@ -40,7 +41,16 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession() as http:
         app[HTTP_CLIENT] = http
         app[RASA_CLIENT] = RasaPool(
-            http, settings.rasa_urls, settings.rasa_timeout, settings.rasa_auth_token
+            http,
+            settings.rasa_urls,
+            settings.rasa_timeout,
+            settings.rasa_auth_token,
+            queue=QueueLimits(
+                settings.rasa_concurrency,
+                settings.rasa_queue_depth,
+                settings.rasa_queue_notice,
+                settings.rasa_queue_max_wait,
+            ),
         )
         hours = WorkingHours.parse(settings.handoff_hours, settings.handoff_timezone)
         back_office = BackOffice(

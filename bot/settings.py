@@ -218,6 +218,12 @@ class Settings:
     # environment: a development convenience the start-up check refuses in production.
     generated_secrets: frozenset[str] = frozenset()
     rasa_timeout: float = 5.0
+    # Each gateway's queue in front of each Rasa replica (bot/rasa/queue.py): messages in flight
+    # (0: no queue), messages waiting, seconds before the "正在排队" notice, longest wait.
+    rasa_concurrency: int = 4
+    rasa_queue_depth: int = 100
+    rasa_queue_notice: float = 2.0
+    rasa_queue_max_wait: float = 30.0
     # The one deadline for database work run from async code (gateway and action server alike):
     # past it the caller gets a clear failure (an apology and 转人工), never a hang.
     db_timeout: float = 5.0
@@ -312,6 +318,10 @@ class Settings:
             session_secret=given["SESSION_SECRET"],
             generated_secrets=generated,
             rasa_timeout=_env_float("RASA_TIMEOUT", 5.0),
+            rasa_concurrency=_env_int("RASA_CONCURRENCY", 4),
+            rasa_queue_depth=_env_int("RASA_QUEUE_DEPTH", 100),
+            rasa_queue_notice=_env_float("RASA_QUEUE_NOTICE", 2.0),
+            rasa_queue_max_wait=_env_float("RASA_QUEUE_MAX_WAIT", 30.0),
             db_timeout=_env_float("DB_TIMEOUT", 5.0),
             kb_poll_seconds=_env_float("KB_POLL_SECONDS", 1.0),
             kb_stale_days=_env_int("KB_STALE_DAYS", 180),
@@ -359,6 +369,10 @@ class Settings:
             "RASA_AUTH_TOKEN": self.rasa_auth_token,
             "SESSION_SECRET": self.session_secret,
             "RASA_TIMEOUT": str(self.rasa_timeout),
+            "RASA_CONCURRENCY": str(self.rasa_concurrency),
+            "RASA_QUEUE_DEPTH": str(self.rasa_queue_depth),
+            "RASA_QUEUE_NOTICE": str(self.rasa_queue_notice),
+            "RASA_QUEUE_MAX_WAIT": str(self.rasa_queue_max_wait),
             "DB_TIMEOUT": str(self.db_timeout),
             "KB_POLL_SECONDS": str(self.kb_poll_seconds),
             "KB_STALE_DAYS": str(self.kb_stale_days),

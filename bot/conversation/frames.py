@@ -32,6 +32,15 @@ HOT_QUESTIONS = (
 )
 
 
+QUEUED_TEXT = "正在排队，请稍候"
+
+
+def queued_notice() -> dict[str, Any]:
+    """Rasa is saturated and the answer waits its turn: the web chat shows the text in place of
+    the typing dots; WeChat shows no typing frame (and spends none of its message allowance)."""
+    return {"type": "typing", "on": True, "text": QUEUED_TEXT}
+
+
 def storable(value: str) -> str:
     """Text both databases store: no NUL (PostgreSQL refuses it) and no lone surrogates (a JSON
     "\\ud800" escape; not UTF-8), each replaced by U+FFFD."""

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.conversation.channel import Channel, DeliveryFailed, DeliveryLimit, StoreFailed
-from bot.conversation.frames import bot_reply, error_frame, message_frame
+from bot.conversation.frames import bot_reply, error_frame, message_frame, queued_notice
 from bot.conversation.handoff import HandoffDesk, StaffEvents
 from bot.conversation.hours import WorkingHours
 from bot.conversation.lookup import StatusLookups
@@ -237,7 +237,9 @@ class Pipeline:
         if for_rasa == NONE_OF_THESE["payload"]:
             await self._flag(conversation_id, message_id, "none_of_these")
         try:
-            replies = await self._replies_from_rasa(conversation_id, for_rasa, metadata, unresumed)
+            replies = await self._replies_from_rasa(
+                conversation_id, for_rasa, metadata, unresumed, lambda: reply(queued_notice())
+            )
             if not replies and for_rasa == REQUEST_HUMAN:
                 # Rasa is down, or its handoff action failed (the action server is down), but
                 # the user asked for a person: the gateway starts the handoff itself.
@@ -317,11 +319,13 @@ class Pipeline:
         text: str,
         metadata: dict[str, Any] | None,
         unresumed: list[Handoff] | None,
+        on_queued: Callable[[], Awaitable[None]] | None = None,
     ) -> list[dict[str, Any]] | None:
-        """Rasa's replies to show (possibly none); None when Rasa is down or too slow."""
+        """Rasa's replies to show (possibly none); None when Rasa is down, too slow or saturated
+        (`on_queued`: the message waits its turn, bot/rasa/queue.py)."""
         try:
             await self.desk.resume_bot_if_needed(conversation_id, unresumed)
-            messages = await self.rasa.send_message(conversation_id, text, metadata)
+            messages = await self.rasa.send_message(conversation_id, text, metadata, on_queued)
         except RasaUnavailable:
             logger.warning("Rasa unavailable for conversation %s", conversation_id, exc_info=True)
             return None

@@ -19,17 +19,21 @@ overloaded replica is slow but alive, and moving its conversations would only ov
 (and break the one-replica-per-conversation rule while it is still working on them). A timeout
 starts a liveness probe instead; only a replica that does not answer `/version` either within
 RASA_TIMEOUT (hung, frozen) is marked down.
+
+In front of each replica a bounded queue (bot/rasa/queue.py) keeps Rasa from being sent more than
+it can answer at once: waiting messages go in order, and their citizens are told they wait.
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -37,12 +41,17 @@ from urllib.parse import quote
 import aiohttp
 
 from bot.rasa.auth import bearer_header
+from bot.rasa.queue import OnQueued, QueueFull, QueueLimits, ReplicaQueue
 
 logger = logging.getLogger(__name__)
 
 
 class RasaUnavailable(RuntimeError):
     """Rasa did not answer in time, or answered with an error."""
+
+
+class RasaBusy(RasaUnavailable):
+    """The replica's queue is full: the message was not sent."""
 
 
 VIRTUAL_NODES = 160  # per replica: with 2-4 replicas each gets its share within a few percent
@@ -95,6 +104,22 @@ class _Health:
     probing: bool = False
 
 
+class _Once:
+    """The queue notice: told at most once per message, even when it waits at two replicas."""
+
+    def __init__(self, callback: OnQueued | None) -> None:
+        self._callback = callback
+
+    @property
+    def pending(self) -> bool:
+        return self._callback is not None
+
+    async def run(self) -> None:
+        callback, self._callback = self._callback, None
+        if callback is not None:
+            await callback()
+
+
 class _ReplicaFailed(Exception):
     """This replica failed; another one may answer."""
 
@@ -113,6 +138,7 @@ class RasaPool:
         backoff: float = BACKOFF_SECONDS,
         max_backoff: float = MAX_BACKOFF_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        queue: QueueLimits | None = None,
     ) -> None:
         self._http = http
         self.ring = HashRing((u.rstrip("/") for u in urls), vnodes)
@@ -123,6 +149,8 @@ class RasaPool:
         self._clock = clock
         self._health = {url: _Health() for url in self.ring.nodes}
         self._probes: set[asyncio.Task[None]] = set()
+        limits = queue if queue is not None and queue.concurrency > 0 else None
+        self._queues = {url: ReplicaQueue(limits) for url in self.ring.nodes} if limits else {}
 
     @property
     def urls(self) -> tuple[str, ...]:
@@ -207,14 +235,19 @@ class RasaPool:
     # ---- what the conversation core calls --------------------------------------------------------
 
     async def send_message(
-        self, conversation_id: str, text: str, metadata: dict[str, Any] | None = None
+        self,
+        conversation_id: str,
+        text: str,
+        metadata: dict[str, Any] | None = None,
+        on_queued: OnQueued | None = None,
     ) -> list[dict[str, Any]]:
-        """Post one user message to the conversation's replica; returns Rasa's bot messages."""
+        """Post one user message to the conversation's replica; returns Rasa's bot messages.
+        `on_queued` runs once if the message waits in the replica's queue (bot/rasa/queue.py)."""
         body: dict[str, Any] = {"sender": conversation_id, "message": text}
         if metadata:
             body["metadata"] = metadata
         messages = await self._call(
-            conversation_id, lambda url, t: self._post_message(url, body, t)
+            conversation_id, lambda url, t: self._post_message(url, body, t), on_queued
         )
         return messages
 
@@ -239,27 +272,55 @@ class RasaPool:
 
     # ---- HTTP ---------------------------------------------------------------------------------
 
-    async def _call(self, conversation_id: str, attempt: Callable[[str, float], Any]) -> Any:
-        """Try the conversation's replicas in order within one RASA_TIMEOUT budget."""
-        deadline = self._clock() + self._timeout
+    async def _call(
+        self,
+        conversation_id: str,
+        attempt: Callable[[str, float], Any],
+        on_queued: OnQueued | None = None,
+    ) -> Any:
+        """Try the conversation's replicas in order within one RASA_TIMEOUT budget, which starts
+        when the message leaves the queue of the first replica tried."""
+        deadline: float | None = None
         errors: list[str] = []
-        for url in self._candidates(conversation_id):
-            remaining = deadline - self._clock()
-            if remaining <= 0:
-                break
-            try:
-                result = await attempt(url, remaining)
-            except _ReplicaFailed as exc:
-                self._mark_down(url, str(exc))
-                errors.append(f"{url}: {exc}")
-                continue
-            except asyncio.TimeoutError as exc:
-                # Possibly still running there: do not hand the same message to a second replica.
-                self._check_alive(url)
-                raise RasaUnavailable(f"Rasa replica {url} did not answer in time") from exc
-            self._mark_up(url)
-            return result
+        notice = _Once(on_queued)
+        candidates = self._candidates(conversation_id)
+        for i, url in enumerate(candidates):
+            async with self._admitted(url, notice):
+                if self.is_down(url) and any(not self.is_down(u) for u in candidates[i + 1 :]):
+                    continue  # marked down while this message waited in its queue
+                if deadline is None:
+                    deadline = self._clock() + self._timeout
+                remaining = deadline - self._clock()
+                if remaining <= 0:
+                    break
+                try:
+                    result = await attempt(url, remaining)
+                except _ReplicaFailed as exc:
+                    self._mark_down(url, str(exc))
+                    errors.append(f"{url}: {exc}")
+                    continue
+                except asyncio.TimeoutError as exc:
+                    # Possibly still running there: do not hand the message to a second replica.
+                    self._check_alive(url)
+                    raise RasaUnavailable(f"Rasa replica {url} did not answer in time") from exc
+                self._mark_up(url)
+                return result
         raise RasaUnavailable("no Rasa replica answered: " + "; ".join(errors or ["timeout"]))
+
+    @contextlib.asynccontextmanager
+    async def _admitted(self, url: str, notice: _Once) -> AsyncIterator[None]:
+        """A place among the messages in flight to `url` (at once when it has no queue)."""
+        queue = self._queues.get(url)
+        if queue is not None:
+            try:
+                await queue.acquire(notice.run if notice.pending else None)
+            except QueueFull as exc:
+                raise RasaBusy(f"Rasa replica {url} is saturated: {exc}") from exc
+        try:
+            yield
+        finally:
+            if queue is not None:
+                queue.release()
 
     async def _post_message(
         self, url: str, body: dict[str, Any], timeout: float
@@ -284,7 +345,11 @@ class RasaPool:
 
     async def _get_intents(self, url: str, timeout: float) -> list[str]:
         status, raw = await self._fetch(
-            "GET", url, timeout, params={"token": self._token, "include_events": "APPLIED"}
+            "GET",
+            url,
+            timeout,
+            headers=bearer_header(self._token),
+            params={"include_events": "APPLIED"},
         )
         if status != 200:
             raise RasaUnavailable(f"Rasa answered HTTP {status} to the tracker")

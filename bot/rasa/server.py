@@ -6,10 +6,41 @@ to the arguments inside the process instead.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import os
 import sys
 
 from bot.rasa.auth import JWT_METHOD
 from bot.settings import Settings
+
+# Modules something imports although a replica never uses them: TensorFlow's lite converter
+# imports JAX when it is installed (it is, for another tool), ~0.6 s and its memory at each start.
+UNUSED_MODULES = ("jax",)
+M_ARENA_MAX = -8  # glibc's mallopt() parameter
+
+
+def trim_runtime() -> None:
+    """Cut what a serving replica does not need, before TensorFlow is imported (bench/startup.py
+    measures the effect; RASA_RUNTIME_TRIMS=0 turns it off).
+
+    * one TensorFlow thread per pool unless told otherwise: a replica answers one message at a
+      time on a shared machine (bench/load.py's knobs), and every thread costs a stack and a
+      malloc arena;
+    * at most two glibc malloc arenas: by default each thread that allocates gets its own
+      (up to 8 per core), memory the process keeps but hardly reuses;
+    * modules that would only be imported, never used (UNUSED_MODULES): the import fails
+      quietly (TensorFlow guards it).
+    """
+    if os.environ.get("RASA_RUNTIME_TRIMS", "1") == "0":
+        return
+    os.environ.setdefault("TF_INTRA_OP_PARALLELISM_THREADS", "1")
+    os.environ.setdefault("TF_INTER_OP_PARALLELISM_THREADS", "1")
+    libc_name = ctypes.util.find_library("c")
+    if libc_name:
+        ctypes.CDLL(libc_name).mallopt(M_ARENA_MAX, 2)
+    for name in UNUSED_MODULES:
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
 
 
 def cache_action_response_validator() -> None:
@@ -62,4 +93,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    trim_runtime()  # first: before anything imports TensorFlow
     main()

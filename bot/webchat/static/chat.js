@@ -398,7 +398,7 @@
       case "staff": if (typingWho === "staff") showTyping(false, null); addIncoming(frame); break;
       case "system": addSystem(frame); break;
       case "handoff": applyHandoff(frame, false); break;
-      case "typing": showTyping(!!frame.on, frame.who || null); break;
+      case "typing": showTyping(!!frame.on, frame.who || null, frame.text || null); break;
       case "ticket_saved": onTicketSaved(frame); break;
       case "rating_saved": onRatingSaved(frame); break;
       case "rating_request": showCard("rating", frame); break; // the bot-only rating card
@@ -685,16 +685,19 @@
     return true;
   }
 
-  // The indicator: three dots for the bot, "对方正在输入…" next to a person for staff.
-  function showTyping(on, who) {
+  // The indicator: three dots for the bot, "对方正在输入…" next to a person for staff; a notice
+  // from the server (e.g. "正在排队，请稍候" while Rasa is saturated) in place of the dots.
+  function showTyping(on, who, notice) {
     clearTimeout(staffTypingTimer);
     typingWho = on ? who : null;
     const staff = who === "staff";
+    const text = on && notice ? notice : (staff ? "对方正在输入…" : null);
     typing.hidden = !on;
     typingAvatar.className = staff ? "avatar avatar--staff" : "avatar";
     typingAvatar.textContent = staff ? "" : "知";
-    typingDots.hidden = staff;
-    typingText.hidden = !staff;
+    typingDots.hidden = !!text;
+    typingText.hidden = !text;
+    if (text) typingText.textContent = text;
     if (on && staff) staffTypingTimer = setTimeout(function () { showTyping(false, null); }, STAFF_TYPING_MS);
     if (on) scrollToEnd();
   }
