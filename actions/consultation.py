@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -159,27 +160,37 @@ class ValidateInsuranceConsultationForm(FormValidationAction):
     async def validate_company_name(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        interrupted = await self._interrupted("company_name", dispatcher, tracker, domain)
-        if interrupted is not None:
-            return interrupted
-        result = self._free_text("company_name", value, dispatcher, "公司名称")
-        problem = result["company_name"] and company_problem(result["company_name"])
-        if problem:
-            dispatcher.utter_message(text=f"{problem}。")
-            return {"company_name": None}
-        return result
+        return await self._validate_name(
+            "company_name", "公司名称", company_problem, value, dispatcher, tracker, domain
+        )
 
     async def validate_contact_name(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        interrupted = await self._interrupted("contact_name", dispatcher, tracker, domain)
+        return await self._validate_name(
+            "contact_name", "联系人称呼", contact_name_problem, value, dispatcher, tracker, domain
+        )
+
+    async def _validate_name(
+        self,
+        slot: str,
+        label: str,
+        problem_of: Callable[[str], str | None],
+        value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        """A free-text slot: a question or request is answered instead, then the value is
+        checked (a one-character company, a 20-character name) with the reason said."""
+        interrupted = await self._interrupted(slot, dispatcher, tracker, domain)
         if interrupted is not None:
             return interrupted
-        result = self._free_text("contact_name", value, dispatcher, "联系人称呼")
-        problem = result["contact_name"] and contact_name_problem(result["contact_name"])
+        result = self._free_text(slot, value, dispatcher, label)
+        problem = result[slot] and problem_of(result[slot])
         if problem:
             dispatcher.utter_message(text=f"{problem}。")
-            return {"contact_name": None}
+            return {slot: None}
         return result
 
     async def validate_phone(

@@ -278,24 +278,6 @@ class RatingRefused(Enum):
     ALREADY_RATED = "already_rated"
 
 
-def save_rating(
-    session: Session, conversation_id: str, handoff_id: int, score: int, comment: str
-) -> RatingRefused | None:
-    """Rate a closed handoff of the conversation once; None when saved, else why not."""
-    handoff = session.get(Handoff, handoff_id)
-    if handoff is None or handoff.conversation_id != conversation_id:
-        return RatingRefused.NOT_FOUND
-    if handoff.status != CLOSED:
-        return RatingRefused.NOT_CLOSED
-    if handoff.rating is not None:
-        return RatingRefused.ALREADY_RATED
-    handoff.rating = score
-    handoff.rating_comment = comment or None
-    handoff.rated_at = utcnow()
-    session.commit()
-    return None
-
-
 def has_ticket(session: Session, handoff_id: int) -> bool:
     """Whether the user left a ticket after this (offline) handoff."""
     found = session.execute(select(Ticket.id).where(Ticket.handoff_id == handoff_id).limit(1))

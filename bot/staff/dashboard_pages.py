@@ -6,7 +6,6 @@ the same rows the page shows as a table and offers as a CSV file (Excel reads it
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,12 +19,11 @@ from bot.db.handoffs import RATINGS, TICKET_STATES
 from bot.db.models import LEAD_STATUSES
 from bot.domain.vocabulary import KNOWLEDGE_TOPICS
 from bot.staff.auth import require_admin
-from bot.staff.pages import BEIJING, render, run_db_for_request
-from bot.staff.review_pages import CHANNEL_LABELS, beijing_midnight_utc
+from bot.staff.pages import render, run_db_for_request
+from bot.staff.review_pages import CHANNEL_LABELS, InboxFilter
 
 BASE = "/staff/dashboard"
 DEFAULT_DAYS = 30
-MAX_DAYS = 366
 SATISFIED = (5, 4, 3)  # 非常满意、满意、基本满意: the government services' 满意 levels
 TICKET_LABELS = {"open": "待处理", "called_back": "已回电", "closed": "已关闭"}
 LEAD_LABELS = {"new": "新线索", "contacted": "已联系", "closed": "已关闭"}
@@ -57,41 +55,18 @@ class Chart:
         }
 
 
-@dataclass(frozen=True)
-class Filter:
-    date_from: dt.date
-    date_to: dt.date
-    channel: str | None
+class Filter(InboxFilter):
+    """The inbox's day range and channel, a month by default, as the queries' Range."""
 
-    @classmethod
-    def from_query(cls, query: Mapping[str, str], today: dt.date | None = None) -> Filter:
-        today = today or dt.datetime.now(BEIJING).date()
-        date_to = _date(query.get("to")) or today
-        date_from = _date(query.get("from")) or date_to - dt.timedelta(days=DEFAULT_DAYS - 1)
-        if date_from > date_to:
-            raise ValueError("开始日期不能晚于结束日期")
-        if (date_to - date_from).days >= MAX_DAYS:
-            raise ValueError(f"日期范围不能超过{MAX_DAYS}天")
-        channel = query.get("channel") if query.get("channel") in CHANNEL_LABELS else None
-        return cls(date_from, date_to, channel)
+    default_days = DEFAULT_DAYS
 
     @property
     def span(self) -> q.Range:
-        until = beijing_midnight_utc(self.date_to + dt.timedelta(days=1))
-        return q.Range(beijing_midnight_utc(self.date_from), until, self.channel)
+        return q.Range(self.since, self.until, self.channel)
 
     def as_query(self) -> str:
         parts = f"from={self.date_from.isoformat()}&to={self.date_to.isoformat()}"
         return parts + (f"&channel={self.channel}" if self.channel else "")
-
-
-def _date(raw: str | None) -> dt.date | None:
-    if not raw or not raw.strip():
-        return None
-    try:
-        return dt.date.fromisoformat(raw.strip())
-    except ValueError:
-        raise ValueError("日期格式应为 YYYY-MM-DD") from None
 
 
 def rate(part: int, whole: int) -> float:

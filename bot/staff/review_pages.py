@@ -12,10 +12,11 @@ import asyncio
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 from multidict import MultiDictProxy
+from typing_extensions import Self
 
 from bot.db import review
 from bot.kb.training_examples import TRAINABLE_INTENTS, TrainingRefused, add_examples
@@ -35,16 +36,19 @@ CHANNEL_LABELS = {"webchat": "网页", "wechat": "微信"}
 
 @dataclass(frozen=True)
 class InboxFilter:
+    """Beijing days and a channel, from the page's query string (the dashboard's filter too)."""
+
     date_from: dt.date
     date_to: dt.date
     channel: str | None
+    default_days: ClassVar[int] = DEFAULT_DAYS  # shown when no dates are given
 
     @classmethod
-    def from_query(cls, query: Mapping[str, str], today: dt.date | None = None) -> InboxFilter:
+    def from_query(cls, query: Mapping[str, str], today: dt.date | None = None) -> Self:
         """Beijing days, both included; ValueError (Chinese) when they make no sense."""
         today = today or dt.datetime.now(BEIJING).date()
         date_to = _date(query.get("to")) or today
-        date_from = _date(query.get("from")) or date_to - dt.timedelta(days=DEFAULT_DAYS - 1)
+        date_from = _date(query.get("from")) or date_to - dt.timedelta(days=cls.default_days - 1)
         if date_from > date_to:
             raise ValueError("开始日期不能晚于结束日期")
         if (date_to - date_from).days >= MAX_DAYS:
