@@ -32,6 +32,7 @@ REDIS_TIMEOUT_SECONDS = 2.0
 PUBLISH_TIMEOUT_SECONDS = 2.5
 HEALTH_CHECK_SECONDS = 15
 LISTEN_POLL_SECONDS = 1.0  # a wait for the next pub/sub message, shorter than REDIS_TIMEOUT_SECONDS
+CLOSE_TIMEOUT_SECONDS = 3.0
 
 
 class Bus(Protocol):
@@ -93,6 +94,7 @@ class RedisBus(LocalBus):
             health_check_interval=HEALTH_CHECK_SECONDS,
         )
         self._tasks: list[asyncio.Task] = []
+        self._closing = False
         self._online: set[int] = set()
         self._online_at = 0.0  # time.monotonic() of the last good presence refresh
 
@@ -122,21 +124,29 @@ class RedisBus(LocalBus):
         ]
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, RedisError):
-                await task
-        with contextlib.suppress(RedisError):
-            await self._redis.delete(self.presence_prefix + self.instance)
+        self._closing = True
+        pending = set(self._tasks)
+        deadline = time.monotonic() + CLOSE_TIMEOUT_SECONDS
+        while pending and time.monotonic() < deadline:
+            # Cancelled again until done: a cancel that lands as redis-py's own read timeout
+            # fires is swallowed (async-timeout turns it into a timeout, get_message into None).
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=0.5)
+        if pending:
+            logger.warning("%d Redis bus task(s) did not stop", len(pending))
+        with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
+            await asyncio.wait_for(
+                self._redis.delete(self.presence_prefix + self.instance), REDIS_TIMEOUT_SECONDS
+            )
         await self._redis.close()
 
     async def _listen(self) -> None:
-        while True:
+        while not self._closing:
             try:
                 pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
                 await pubsub.psubscribe(self.channel_prefix + "*")
-                while True:
+                while not self._closing:
                     # Polled with a timeout of its own: listen() would read under the client's
                     # socket timeout, fail after 2 quiet seconds and lose what was published
                     # while it subscribed again (frames for this gateway's own sockets too).
@@ -162,7 +172,7 @@ class RedisBus(LocalBus):
                 logger.exception("bus handler for %s failed", topic)
 
     async def _refresh_presence(self) -> None:
-        while True:
+        while not self._closing:
             try:
                 key = self.presence_prefix + self.instance
                 async with self._redis.pipeline(transaction=True) as pipe:

@@ -112,3 +112,26 @@ async def test_a_quiet_subscription_still_delivers(caplog: pytest.LogCaptureFixt
         await close(bus)
     assert got == [{"text": "你好"}]
     assert "lost the Redis subscription" not in caplog.text
+
+
+async def test_close_ends_a_task_whose_cancel_was_swallowed() -> None:
+    """redis-py 4's get_message() can swallow a cancel that lands as its read timeout fires (it
+    returns None and the loop goes on): closing must still end the task, not wait for ever."""
+    bus = RedisBus("redis://127.0.0.1:1/0", namespace="test-swallow")  # nothing listens there
+    cancels = 0
+
+    async def swallows_the_first_cancel() -> None:
+        nonlocal cancels
+        while True:
+            try:
+                await asyncio.sleep(0.2)
+            except asyncio.CancelledError:
+                cancels += 1
+                if cancels > 1:
+                    raise
+
+    task = asyncio.create_task(swallows_the_first_cancel())
+    bus._tasks = [task]
+    await asyncio.sleep(0)
+    await close(bus)
+    assert task.done() and cancels == 2
