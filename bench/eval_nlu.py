@@ -6,6 +6,10 @@ tests/nlu_holdout.yml, and, for ours, k-fold cross-validation on the training da
 and plots (confusion matrix, confidence histogram) land in results/eval/; the figures are printed.
 
     .venv/bin/python bench/eval_nlu.py [--folds 5] [--skip-cv] [--only ours|baseline]
+        [--also before=path/to/config.yml ...]
+
+`--also` adds pipelines evaluated like ours (holdout and cross-validation), e.g. the config of an
+earlier commit (`git show HEAD~1:config.yml > /tmp/before.yml`) for a before/after table.
 """
 
 from __future__ import annotations
@@ -76,18 +80,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--skip-cv", action="store_true", help="holdout only (much faster)")
-    parser.add_argument("--only", choices=["ours", "baseline"], help="evaluate one pipeline")
+    parser.add_argument("--only", help="evaluate only the pipelines whose label starts with this")
+    parser.add_argument("--also", action="append", default=[], metavar="LABEL=CONFIG",
+                        help="another pipeline to evaluate like ours (repeatable)")  # fmt: skip
     args = parser.parse_args()
+    pipelines = dict(PIPELINES)
+    for extra in args.also:
+        label, _, path = extra.partition("=")
+        pipelines[label] = Path(path).resolve()
     OUT.mkdir(parents=True, exist_ok=True)
 
     all_results: dict[str, dict[str, dict[str, float]]] = {}
-    for label, config in PIPELINES.items():
+    for label, config in pipelines.items():
         if args.only and not label.startswith(args.only):
             continue
         print(f"Evaluating {label} ...", flush=True)
-        ours = config.name == "config.yml"
+        cross_validated = label not in PIPELINES or config.name == "config.yml"
         all_results[label] = evaluate(
-            label, config, None if args.skip_cv or not ours else args.folds
+            label, config, None if args.skip_cv or not cross_validated else args.folds
         )
 
     (OUT / "summary.json").write_text(json.dumps(all_results, indent=2, ensure_ascii=False))

@@ -12,6 +12,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 from importlib.metadata import version
 from pathlib import Path
 
@@ -63,6 +64,7 @@ def _train_unless_present(target: Path, models_dir: Path, root: Path) -> Path:
         print(f"Model up to date: {target}")
         return target
     print("Training the Rasa model (the data or config changed) ...", flush=True)
+    started = time.monotonic()
     subprocess.run(
         [
             sys.executable, "-m", "rasa", "train",
@@ -78,4 +80,5 @@ def _train_unless_present(target: Path, models_dir: Path, root: Path) -> Path:
     )  # fmt: skip
     if not target.exists():
         raise RuntimeError(f"rasa train finished but {target} is missing")
+    print(f"Trained in {time.monotonic() - started:.0f} s: {target}", flush=True)
     return target
