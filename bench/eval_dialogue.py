@@ -71,11 +71,8 @@ def check_turn(turn: dict[str, Any], frames: list[dict[str, Any]]) -> list[str]:
         problems.append(f"none of {any_of!r}")
     problems += [f"unwanted {s!r}" for s in lacks if s in view]
     rating = turn.get("rating")
-    offered = [
-        f["custom"]["rating_request"].get("after")
-        for f in frames
-        if isinstance(f.get("custom"), dict) and "rating_request" in f["custom"]
-    ]
+    # The gateway turns the bot's rating request into a card frame (bot/conversation/ratings.py).
+    offered = [f.get("trigger") for f in frames if f.get("type") == "rating_request"]
     if rating == "none" and offered:
         problems.append(f"rating offered after {offered}")
     elif rating and rating != "none" and offered != [rating]:
