@@ -5,7 +5,7 @@ WhitespaceTokenizer pipeline) it trains an NLU model on data/nlu, runs `rasa tes
 tests/nlu_holdout.yml, and, for ours, k-fold cross-validation on the training data. Rasa's reports
 and plots (confusion matrix, confidence histogram) land in results/eval/; the figures are printed.
 
-    .venv/bin/python bench/eval_nlu.py [--folds 5] [--skip-cv] [--only ours|baseline]
+    .venv/bin/python bench/eval_nlu.py [--folds 5] [--skip-cv] [--only LABEL-PREFIX]
         [--also before=path/to/config.yml ...]
 
 `--also` adds pipelines evaluated like ours (holdout and cross-validation), e.g. the config of an
