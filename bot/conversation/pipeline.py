@@ -272,9 +272,8 @@ class Pipeline:
                 await reply(error_frame("no_answer", BUSY_TEXT, offer_human=True))
             for frame in stored:
                 await reply(frame)
-            if trigger is None and idle_return and visible and handoff is None:
-                # Only after a plain answer: a card must not compete with options to choose.
-                trigger = "idle" if not any(r.get("buttons") for r in visible) else None
+            if trigger is None and idle_return and handoff is None and ends_answered(replies or []):
+                trigger = "idle"
             if trigger is not None and handoff is None:
                 offer = await self.ratings.offer(conversation_id, trigger)
                 if offer is not None:
@@ -399,10 +398,14 @@ def is_meta(reply: dict[str, Any]) -> bool:
     return isinstance(custom, dict) and isinstance(custom.get("meta"), dict)
 
 
+def meta_of(reply: dict[str, Any]) -> dict[str, Any]:
+    return reply["custom"]["meta"]
+
+
 def turn_meta(replies: list[dict[str, Any]]) -> dict[str, Any] | None:
     """One turn's notes merged: the first value of each field, except that an outcome other
     than "answered" (a fallback after a knowledge miss) wins."""
-    notes = [r["custom"]["meta"] for r in replies if is_meta(r)]
+    notes = [meta_of(r) for r in replies if is_meta(r)]
     if not notes:
         return None
     merged: dict[str, Any] = {}
@@ -413,6 +416,20 @@ def turn_meta(replies: list[dict[str, Any]]) -> dict[str, Any] | None:
     if worse is not None:
         merged["outcome"] = worse
     return merged
+
+
+def ends_answered(replies: list[dict[str, Any]]) -> bool:
+    """The turn ends with a knowledge answer: the action server's "answered" note follows every
+    visible reply. A form that the message started, or that asks its question again after the
+    answer, speaks after the note: no rating card gets in its way."""
+    answered = [
+        i for i, r in enumerate(replies) if is_meta(r) and meta_of(r).get("outcome") == "answered"
+    ]
+    if not answered:
+        return False
+    return not any(
+        without_rating_request(r) and not is_meta(r) for r in replies[answered[-1] + 1 :]
+    )
 
 
 def is_handoff(reply: dict[str, Any]) -> bool:

@@ -19,6 +19,18 @@ from bot.db.engine import session_factory
 from tests.support.fake_rasa import FakeRasa, exchange, message, settings_for
 
 HANDOFF = {"recipient_id": "x", "custom": {"handoff": {"reason": "user", "intents": []}}}
+# A knowledge answer as the action server sends it: the answer, then its note (actions/outcome.py).
+ANSWERED = [
+    {"recipient_id": "x", "text": "商标受理窗口在市行政服务中心。"},
+    {"recipient_id": "x", "custom": {"meta": {"outcome": "answered", "key": "tm-window"}}},
+]
+FORM_QUESTION = {"recipient_id": "x", "text": "请问贵公司的名称是？"}
+
+
+def two_idle_hours_pass(settings) -> None:
+    with session_factory(settings.database_url)() as db:
+        db.execute(update(Conversation).values(last_message_at=datetime(2020, 1, 1)))
+        db.commit()
 
 
 @pytest.fixture()
@@ -53,19 +65,37 @@ async def test_a_local_closure_today_sends_citizens_to_a_ticket_with_the_next_op
 async def test_coming_back_to_an_idle_conversation_offers_the_rating_once(
     client: TestClient, fake_rasa: FakeRasa, settings
 ) -> None:
-    fake_rasa.reply = [{"recipient_id": "x", "text": "商标受理窗口在市行政服务中心。"}]
+    fake_rasa.reply = ANSWERED
     first = await exchange(client, message("商标受理窗口在哪"))
     assert not [f for f in first if f.get("type") == "rating_request"]
-    with session_factory(settings.database_url)() as db:  # two idle hours pass
-        db.execute(update(Conversation).values(last_message_at=datetime(2020, 1, 1)))
-        db.commit()
+    two_idle_hours_pass(settings)
     back = await exchange(client, message("还有个问题"))
     kinds = [f["type"] for f in back if f["type"] not in ("ack", "typing")]
     assert kinds == ["bot", "rating_request"]  # after the answer, not instead of it
     [offer] = [f for f in back if f["type"] == "rating_request"]
     assert offer["trigger"] == "idle"
-    with session_factory(settings.database_url)() as db:
-        db.execute(update(Conversation).values(last_message_at=datetime(2020, 1, 1)))
-        db.commit()
+    two_idle_hours_pass(settings)
     again = await exchange(client, message("再问一个"))
     assert not [f for f in again if f.get("type") == "rating_request"]
+
+
+@pytest.mark.parametrize(
+    "replies",
+    [
+        pytest.param([FORM_QUESTION], id="the message starts a form"),
+        pytest.param([*ANSWERED, FORM_QUESTION], id="a form asks again after the answer"),
+        pytest.param([{"recipient_id": "x", "text": "您好"}], id="no knowledge answer"),
+    ],
+)
+async def test_no_idle_rating_card_unless_the_turn_ends_with_an_answer(
+    client: TestClient, fake_rasa: FakeRasa, settings, replies: list[dict]
+) -> None:
+    fake_rasa.reply = ANSWERED
+    await exchange(client, message("商标受理窗口在哪"))
+    two_idle_hours_pass(settings)
+    fake_rasa.reply = replies
+    back = await exchange(client, message("我想咨询知识产权保险"))
+    assert [f["text"] for f in back if f["type"] == "bot"] == [
+        r["text"] for r in replies if "text" in r
+    ]
+    assert not [f for f in back if f.get("type") == "rating_request"]
