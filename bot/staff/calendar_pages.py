@@ -53,6 +53,11 @@ def explain(day: date, calendar: WorkCalendar, notes: dict[date, str]) -> DayVie
     return DayView(day, weekday, workday, "周末" if not workday else "工作日")
 
 
+def first_missing_year(today: date, known_last: int) -> int | None:
+    """This year or the next, whichever the package's holiday data does not reach first."""
+    return next((y for y in (today.year, today.year + 1) if y > known_last), None)
+
+
 async def calendar_page(request: web.Request) -> web.Response:
     await require_admin(request)
     today = datetime.now(BEIJING).date()
@@ -73,7 +78,7 @@ async def calendar_page(request: web.Request) -> web.Response:
             ],
             "known_first": first,
             "known_last": last,
-            "missing_year": today.year + 1 if last < today.year + 1 else None,
+            "missing_year": first_missing_year(today, last),
             "note_max": NOTE_MAX,
         },
     )

@@ -18,7 +18,9 @@ from bot.db.engine import session_factory
 from bot.db.leads import store_lead
 from bot.db.models import ConsultationRequest
 from bot.db.ratings import FollowUp, offer_bot_rating, save_bot_rating
-from bot.domain.workdays import WorkCalendar
+from bot.domain.workdays import WorkCalendar, known_years
+from bot.staff.calendar_pages import first_missing_year
+from bot.staff.pages import BEIJING
 from tests.support.staff_login import add_account, logged_in
 
 PHONE, MASKED = "13912345678", "139****5678"
@@ -181,18 +183,28 @@ async def test_calendar_page_sets_and_removes_a_local_closure(
 ) -> None:
     csrf = await logged_in(client, "lihua")
     page = text_of(await (await client.get("/staff/admin/calendar")).text())
-    assert "2027 年的放假和调休安排公布后" in page  # the package stops at 2026
-    added = await post(client, "/staff/admin/calendar", csrf, action="set", day="2027-01-01",
+    missing = first_missing_year(datetime.now(BEIJING).date(), known_years()[1])
+    if missing is not None:
+        assert f"{missing} 年的放假和调休安排公布后" in page
+    new_year = f"{known_years()[1] + 1}-01-01"  # a day the package does not know
+    added = await post(client, "/staff/admin/calendar", csrf, action="set", day=new_year,
                        kind="closed", note="元旦")  # fmt: skip
     assert added.status == 303
     page = text_of(await (await client.get("/staff/admin/calendar")).text())
-    assert "2027-01-01" in page and "闭馆" in page
+    assert new_year in page and "闭馆" in page
     bad = await post(client, "/staff/admin/calendar", csrf, action="set", day="2027-13-01",
                      kind="closed")  # fmt: skip
     assert bad.status == 303
     assert "日期格式应为" in text_of(await (await client.get("/staff/admin/calendar")).text())
-    await post(client, "/staff/admin/calendar", csrf, action="delete", day="2027-01-01")
+    await post(client, "/staff/admin/calendar", csrf, action="delete", day=new_year)
     assert "没有登记的日期" in text_of(await (await client.get("/staff/admin/calendar")).text())
+
+
+def test_the_calendar_warns_about_this_year_or_the_next_when_the_package_stops_short() -> None:
+    assert first_missing_year(date(2026, 12, 1), 2026) == 2027
+    assert first_missing_year(date(2027, 1, 4), 2026) == 2027  # not 2028: this year is unknown
+    assert first_missing_year(date(2027, 6, 1), 2027) == 2028
+    assert first_missing_year(date(2026, 12, 1), 2027) is None
 
 
 async def test_lead_filters_by_product_owner_and_status(
