@@ -201,10 +201,13 @@ def claim_lead(session: Session, lead_id: int, staff_id: int) -> LeadChange:
 
 
 def assign_lead(session: Session, lead_id: int, owner_id: int, staff_id: int) -> LeadChange:
-    """Give a lead to `owner_id` (an admin's decision)."""
+    """Give an open lead to `owner_id`, an active account (an admin's decision)."""
     lead = session.get(ConsultationRequest, lead_id)
     if lead is None:
         return LeadChange.NOT_FOUND
+    owner = session.get(StaffUser, owner_id)
+    if lead.status == CLOSED or owner is None or not owner.active:
+        return LeadChange.NOT_ALLOWED
     now = utcnow()
     lead.owner_id = owner_id
     lead.updated_at = now

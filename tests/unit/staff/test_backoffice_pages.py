@@ -18,6 +18,7 @@ from bot.db.engine import session_factory
 from bot.db.leads import store_lead
 from bot.db.models import ConsultationRequest
 from bot.db.ratings import FollowUp, offer_bot_rating, save_bot_rating
+from bot.db.staff import StaffUser
 from bot.domain.workdays import WorkCalendar, known_years
 from bot.staff.calendar_pages import first_missing_year
 from bot.staff.pages import BEIJING
@@ -86,6 +87,28 @@ async def test_an_agent_sees_the_phone_only_on_a_lead_they_own_and_cannot_open_a
                          note="x")  # fmt: skip
     assert refused.status == 403
     assert (await client.get(f"/staff/leads/{theirs}")).status == 200  # unowned: may claim it
+
+
+async def test_an_admin_assigns_an_open_lead_to_an_active_account_only(
+    client: TestClient, database_url: str, admin: int, agent: int
+) -> None:
+    lead = add_lead(database_url)
+    closed = add_lead(database_url, status="closed")
+    gone = add_account(database_url, "zhaol", "agent", "赵磊")
+    with session_factory(database_url)() as db:
+        db.get(StaffUser, gone).active = False
+        db.commit()
+    csrf = await logged_in(client, "lihua")
+    path = f"/staff/leads/{lead}"
+    for owner in (str(gone), "999999"):  # deactivated, unknown
+        refused = await post(client, path, csrf, action="assign", owner_id=owner)
+        assert refused.status == 303
+    assert "线索当前状态不能这样修改" in text_of(await (await client.get(path)).text())
+    assert (await post(client, path, csrf, action="assign", owner_id=str(agent))).status == 303
+    await post(client, f"/staff/leads/{closed}", csrf, action="assign", owner_id=str(agent))
+    with session_factory(database_url)() as db:
+        assert db.get(ConsultationRequest, lead).owner_id == agent
+        assert db.get(ConsultationRequest, closed).owner_id is None
 
 
 async def test_exports_mask_phone_numbers(
