@@ -69,6 +69,30 @@ def cache_action_response_validator() -> None:
     RemoteAction._validate_action_result = validate
 
 
+def cache_event_classes() -> None:
+    """Find an event's class by its type name in a dict.
+
+    Rasa 3.6 walks every Event subclass, asking `inspect.isabstract` of each, for every event it
+    reads back from the tracker store: about 20 walks per message, ~9% of a replica's profiled
+    CPU (bench/load.py --profile). The first class found for a name is kept, as Rasa's own
+    lookup finds it; names it does not know still go to Rasa (and its error).
+    """
+    from rasa.shared.core.events import Event
+
+    original = Event.resolve_by_type
+    found: dict[str, type[Event]] = {}
+
+    def resolve_by_type(type_name: str, default: type[Event] | None = None) -> type[Event] | None:
+        cls = found.get(type_name)
+        if cls is None:
+            cls = original(type_name, default)
+            if cls is not None and getattr(cls, "type_name", None) == type_name:
+                found[type_name] = cls
+        return cls
+
+    Event.resolve_by_type = staticmethod(resolve_by_type)
+
+
 def main() -> None:
     from bot.ops.security import startup_check  # process start-up (pyproject: ignore_imports)
 
@@ -82,6 +106,7 @@ def main() -> None:
     from rasa.__main__ import main as rasa_main
 
     cache_action_response_validator()
+    cache_event_classes()
 
     # The token also signs the gateway's JWTs (bot/rasa/auth.py): the gateway never puts it in
     # a URL. `--auth-token` stays for people and scripts that call the API by hand.

@@ -323,6 +323,7 @@ def test_the_rasa_process_runs_the_check_and_exits_2(
     fake_rasa.main = lambda: started.append(list(sys.argv))  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "rasa.__main__", fake_rasa)
     monkeypatch.setattr(rasa_server, "cache_action_response_validator", lambda: None)
+    monkeypatch.setattr(rasa_server, "cache_event_classes", lambda: None)
     for name, value in {
         "BOT_VAR_DIR": str(tmp_path), "BOT_ENV": "production", "RASA_AUTH_TOKEN": "test-token",
         "RASA_HOST": "127.0.0.1", "ACTION_HOST": "0.0.0.0",
