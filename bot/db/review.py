@@ -9,6 +9,7 @@ or a handoff that followed it. Staff decide per group of similar questions (bot.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -195,24 +196,29 @@ def record_outcome(session: Session, message_id: int, meta: Mapping[str, Any]) -
     _commit(session)
 
 
+# "转人工", "我要人工服务", "有人工吗" ask for a person; 人工智能 is a subject of questions.
+PERSON_REQUEST = re.compile(r"人工(?!智能)")
+QUESTIONS_LOOKED_BACK = 5
+
+
 def question_before(
     session: Session, conversation_id: str, message_id: int, inclusive: bool
 ) -> Message | None:
     """The citizen's latest typed question up to a message: a user message without a button
-    payload (button clicks and "转人工" are not questions)."""
+    payload (button clicks and "转人工" are not questions; "人工智能专利…" is one)."""
     bound = Message.id <= message_id if inclusive else Message.id < message_id
-    return session.execute(
+    latest = session.execute(
         select(Message)
         .where(
             Message.conversation_id == conversation_id,
             Message.role == "user",
             Message.payload.is_(None),
-            ~Message.text.contains("人工"),
             bound,
         )
         .order_by(Message.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
+        .limit(QUESTIONS_LOOKED_BACK)
+    ).scalars()
+    return next((m for m in latest if not PERSON_REQUEST.search(m.text)), None)
 
 
 def flag_question(

@@ -87,6 +87,16 @@ def test_handoff_and_none_of_these_flag_the_typed_question_before(db: Session) -
     assert set(open_question.reasons) == {"none_of_these", "handoff"}
 
 
+def test_a_question_about_artificial_intelligence_is_a_question_not_a_request_for_a_person(
+    db: Session,
+) -> None:
+    ask(db, "c2", "商标注册要多久")
+    question = ask(db, "c2", "人工智能生成的图片能申请专利吗")
+    for typed in ("我要人工服务", "有人工吗"):
+        request = ask(db, "c2", typed)
+        assert review.flag_question(db, "c2", request, "handoff", inclusive=True) == question
+
+
 def test_feedback_is_stored_with_the_bot_message_and_a_thumbs_down_flags_its_question(
     db: Session,
 ) -> None:
