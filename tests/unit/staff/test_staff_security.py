@@ -83,8 +83,18 @@ async def test_a_login_flood_leaves_chat_database_calls_within_their_deadline(
     started = time.monotonic()
     answer = await run_db(database_url, lambda db: db.execute(text("select 1")).scalar(), 1.0)
     waited = time.monotonic() - started
+    async with client.ws_connect("/ws") as citizen:  # a citizen chats meanwhile
+        assert (await citizen.receive_json(timeout=5))["type"] == "history"
+        await citizen.send_json({"type": "message", "id": "during-flood", "text": "商标在哪里注册"})
+        ack = await citizen.receive_json(timeout=1.0)  # well within DB_TIMEOUT (5 s)
     results = await asyncio.gather(*flood)
     assert answer == 1 and waited < 1.0
+    assert (ack["type"], ack["client_id"]) == ("ack", "during-flood")
+    with session_factory(database_url)() as db:
+        stored = db.execute(
+            text("select text from messages where client_message_id = 'during-flood'")
+        )
+        assert stored.scalar_one() == "商标在哪里注册"
     statuses = Counter(status for status, _ in results)
     assert statuses[429] > 0, statuses  # throttled before any hashing
     assert all(TOO_MANY in body for status, body in results if status == 429)

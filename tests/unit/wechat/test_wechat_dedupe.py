@@ -60,3 +60,12 @@ async def test_redis_down_fails_open_to_the_database() -> None:
     assert await seen.first("msg:1") and await seen.first("msg:1")  # the DB dedupes instead
     await seen.release("msg:1")  # logged, not raised
     await client.close()
+
+
+async def test_nonces_are_remembered_in_memory_while_redis_is_down() -> None:
+    client = aioredis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+    nonces = RedisDeduper(client, "ipbot", "nonce:wx1", 660, fallback=MemoryDeduper(660))
+    assert await nonces.first("1712345678:abc")
+    assert not await nonces.first("1712345678:abc")  # a replay while Redis is down is refused
+    assert await nonces.first("1712345678:def")
+    await client.close()
