@@ -70,13 +70,31 @@ async def receive_until_quiet(ws, quiet: float = 0.5) -> list[dict[str, Any]]:
             return received
 
 
-async def exchange(client: TestClient, *frames: Any, quiet: float = 0.5) -> list[dict[str, Any]]:
-    """Send frames on a fresh socket; every frame received (but history) until it goes quiet."""
+# Frames that answer an acknowledged message (a look-up's answer carries no typing frames).
+ANSWERING = frozenset({"bot", "error", "handoff", "system"})
+
+
+def awaits_answer(frames: list[dict[str, Any]]) -> bool:
+    """The last acknowledged message has no answer yet."""
+    acks = [i for i, f in enumerate(frames) if f.get("type") == "ack" and not f.get("duplicate")]
+    return bool(acks) and not any(f.get("type") in ANSWERING for f in frames[acks[-1] :])
+
+
+async def exchange(
+    client: TestClient, *frames: Any, quiet: float = 0.5, answer_within: float = 5.0
+) -> list[dict[str, Any]]:
+    """Send frames on a fresh socket; every frame received (but history) until it goes quiet,
+    waiting up to `answer_within` for the answer of an acknowledged message (a busy machine can
+    be slower than the quiet window)."""
     async with client.ws_connect("/ws") as ws:
         assert (await ws.receive_json(timeout=2))["type"] == "history"
         for frame in frames:
             await (ws.send_str(frame) if isinstance(frame, str) else ws.send_json(frame))
-        return await receive_until_quiet(ws, quiet)
+        received = await receive_until_quiet(ws, quiet)
+        deadline = asyncio.get_running_loop().time() + answer_within
+        while awaits_answer(received) and asyncio.get_running_loop().time() < deadline:
+            received += await receive_until_quiet(ws, quiet)
+        return received
 
 
 def without_ids(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
