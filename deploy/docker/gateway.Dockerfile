@@ -2,8 +2,12 @@
 # The gateway (web chat, WeChat, staff console): its own small environment, no Rasa, no model.
 #   docker build -f deploy/docker/gateway.Dockerfile -t registry.example.cn/ipbot-gateway:1.0 .
 
+# Python 3.11: requirements-gateway.lock was resolved on it (its header; numpy 2.4 and scipy 1.17
+# require ≥ 3.11); 3.11.10 came out with the Rasa image's 3.10.15.
+# tests/unit/deploy/test_manifests.py checks that image and lock agree.
+
 # ---- build: the environment -----------------------------------------------------------------
-FROM python:3.10.15-slim-bookworm AS build
+FROM python:3.11.10-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
@@ -13,7 +17,7 @@ RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip check
 
 # ---- runtime --------------------------------------------------------------------------------
-FROM python:3.10.15-slim-bookworm
+FROM python:3.11.10-slim-bookworm
 RUN groupadd --system --gid 10001 ipbot \
     && useradd --system --uid 10001 --gid ipbot --home-dir /nonexistent --shell /usr/sbin/nologin ipbot
 ENV PATH=/opt/venv/bin:$PATH \

@@ -305,6 +305,40 @@ def test_gateways_get_their_production_settings() -> None:
             assert needed - set(process.env) == set(), process.where
 
 
+def lock_python(lock: Path) -> str:
+    """The Python (major.minor) a lock was resolved on, from the header `make lock` writes."""
+    [version] = re.findall(r"^# .* on Python (\d+\.\d+)\b", lock.read_text(), re.M)
+    return version
+
+
+@pytest.mark.parametrize(
+    "path", sorted((DEPLOY / "docker").glob("*.Dockerfile")), ids=lambda p: p.name
+)
+def test_each_image_runs_the_python_its_lock_was_resolved_on(path: Path) -> None:
+    """Every stage's base image is an exact python:X.Y.Z tag of the Python the copied lock was
+    resolved on: the gateway's lock pins wheels for 3.11 only (numpy 2.4 needs it)."""
+    text = path.read_text()
+    [lock] = re.findall(r"^COPY (requirements[\w-]*\.lock) ", text, re.M)
+    bases = re.findall(r"^FROM (\S+)", text, re.M)
+    assert bases, path.name
+    for base in bases:
+        match = re.fullmatch(r"python:(\d+\.\d+)\.\d+-slim-bookworm", base)
+        assert match, f"{path.name}: {base} is not an exact python:X.Y.Z-slim-bookworm tag"
+        assert match[1] == lock_python(PROJECT_ROOT / lock), f"{path.name}: {base} for {lock}"
+
+
+def test_the_lock_headers_name_the_makefiles_interpreters() -> None:
+    """The header read above agrees with the interpreter the Makefile builds each environment
+    with (PYENV_PYTHON310 for requirements.lock, PYENV_PYTHON311 for the gateway's)."""
+    makefile = (PROJECT_ROOT / "Makefile").read_text()
+    for variable, lock in [
+        ("PYENV_PYTHON310", "requirements.lock"),
+        ("PYENV_PYTHON311", "requirements-gateway.lock"),
+    ]:
+        [version] = re.findall(rf"^{variable} := \S*/(\d+\.\d+)\.\d+/bin/python$", makefile, re.M)
+        assert lock_python(PROJECT_ROOT / lock) == version, lock
+
+
 def health_path(service: Service) -> str:
     return urlsplit(service.health_url).path
 
