@@ -5,6 +5,7 @@ are the real ones."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shlex
 from collections.abc import Iterator
@@ -156,12 +157,16 @@ def systemd_processes() -> Iterator[Process]:
         yield Process(f"systemd {unit.name}", argv, env)
 
 
-def env_file_variables(path: Path) -> set[str]:
-    return {
-        line.split("=", 1)[0]
+def env_file_values(path: Path) -> dict[str, str]:
+    return dict(
+        line.split("=", 1)
         for line in path.read_text().splitlines()
         if "=" in line and not line.startswith("#")
-    }
+    )
+
+
+def env_file_variables(path: Path) -> set[str]:
+    return set(env_file_values(path))
 
 
 def dockerfile_final_stage(path: Path) -> str:
@@ -298,11 +303,28 @@ def test_rasa_gets_every_variable_its_endpoints_need() -> None:
 
 
 def test_gateways_get_their_production_settings() -> None:
+    """TRUSTED_PROXIES too: behind a load balancer without it every citizen is one address for
+    the per-address limits. The systemd gateway listens where nginx on lb-1 reaches it."""
     needed = {"RASA_AUTH_TOKEN", "SESSION_SECRET", "DATABASE_URL", "REDIS_URL", "RASA_URLS"}
-    needed |= {"BOT_ENV", "BOT_ALLOWED_ORIGINS", "ACTION_HOST"}
+    needed |= {"BOT_ENV", "BOT_ALLOWED_ORIGINS", "ACTION_HOST", "TRUSTED_PROXIES"}
     for process in [*compose_processes(), *kubernetes_processes()]:
         if process.kind == "gateway":
             assert needed - set(process.env) == set(), process.where
+            assert process.env["TRUSTED_PROXIES"], process.where
+    systemd = env_file_values(DEPLOY / "systemd/ipbot.env.example")
+    assert needed - set(systemd) == set()
+    for name in ("BOT_HOST", "TRUSTED_PROXIES"):  # nginx is on another machine (lb-1)
+        address = ipaddress.ip_address(systemd[name])
+        assert address.is_private and not address.is_loopback, name
+
+
+def test_the_compose_gateways_trust_the_compose_network() -> None:
+    """nginx reaches the gateways from the project network, whose subnet is fixed for this."""
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    [subnet] = [c["subnet"] for c in compose["networks"]["default"]["ipam"]["config"]]
+    for process in compose_processes():
+        if process.kind == "gateway":
+            assert process.env["TRUSTED_PROXIES"] == subnet, process.where
 
 
 def lock_python(lock: Path) -> str:
