@@ -31,8 +31,11 @@ WORKDIR /app
 COPY --from=build /opt/venv /opt/venv
 COPY bot/ bot/
 COPY data/dict/ data/dict/
-# models/: the knowledge search's embedding cache (staff edits rebuild the index here).
-RUN mkdir -p /app/models /var/lib/ipbot && chown ipbot:ipbot /app/models /var/lib/ipbot
+# models/: the knowledge search's embedding cache (staff edits rebuild the index here);
+# data/review/: where compose and Kubernetes mount REVIEW_TRAINING_DIR (a new volume takes this
+# owner).
+RUN mkdir -p /app/models /app/data/review /var/lib/ipbot \
+    && chown ipbot:ipbot /app/models /app/data/review /var/lib/ipbot
 USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \

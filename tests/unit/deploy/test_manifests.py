@@ -69,6 +69,8 @@ class Process:
     env: dict[str, str] = field(default_factory=dict)  # value "" when it comes from elsewhere
     ports: set[int] = field(default_factory=set)
     health_paths: set[str] = field(default_factory=set)
+    # Writable directories: path → whether it outlives the container (a named volume, a PVC).
+    mounts: dict[str, bool] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
@@ -93,12 +95,15 @@ def compose_processes() -> Iterator[Process]:
         if "ipbot" not in service["image"]:
             continue
         probe = " ".join(service.get("healthcheck", {}).get("test", []))
+        mounts = {path: False for path in service.get("tmpfs", [])}
+        mounts |= {m.split(":")[1]: True for m in service.get("volumes", [])}
         yield Process(
             f"compose.yaml {name}",
             [str(a) for a in service["command"]],
             {k: str(v) for k, v in service.get("environment", {}).items()},
             health_paths=set(re.findall(r"http://127\.0\.0\.1:\d+(/\w+)", probe)),
             ports={int(p) for p in re.findall(r"http://127\.0\.0\.1:(\d+)/", probe)},
+            mounts=mounts,
         )
 
 
@@ -121,7 +126,9 @@ def kubernetes_processes() -> Iterator[Process]:
     for d in documents:
         if d["kind"] not in ("Deployment", "StatefulSet", "Job"):
             continue
-        for c in d["spec"]["template"]["spec"]["containers"]:
+        pod = d["spec"]["template"]["spec"]
+        claims = {v["name"]: "persistentVolumeClaim" in v for v in pod.get("volumes", [])}
+        for c in pod["containers"]:
             env = {e["name"]: str(e.get("value", "")) for e in c.get("env", [])}
             for source in c.get("envFrom", []):
                 kind, ref = (
@@ -138,6 +145,7 @@ def kubernetes_processes() -> Iterator[Process]:
                 env,
                 ports=set(named.values()),
                 health_paths={p["httpGet"]["path"] for p in probes if "httpGet" in p},
+                mounts={m["mountPath"]: claims[m["name"]] for m in c.get("volumeMounts", [])},
             )
 
 
@@ -145,16 +153,19 @@ def systemd_processes() -> Iterator[Process]:
     for unit in sorted((DEPLOY / "systemd").glob("*.service")):
         env: dict[str, str] = {}
         argv: list[str] = []
+        mounts: dict[str, bool] = {}
         for line in unit.read_text().splitlines():
             key, _, value = line.partition("=")
-            if key == "Environment":
+            if key == "ReadWritePaths":
+                mounts |= {path: True for path in value.split()}
+            elif key == "Environment":
                 for item in shlex.split(value):
                     name, _, setting = item.partition("=")
                     env[name] = setting
             elif key == "ExecStart":
                 argv = shlex.split(value)
         argv[0] = "python"
-        yield Process(f"systemd {unit.name}", argv, env)
+        yield Process(f"systemd {unit.name}", argv, env, mounts=mounts)
 
 
 def env_file_values(path: Path) -> dict[str, str]:
@@ -359,6 +370,22 @@ def test_the_lock_headers_name_the_makefiles_interpreters() -> None:
     ]:
         [version] = re.findall(rf"^{variable} := \S*/(\d+\.\d+)\.\d+/bin/python$", makefile, re.M)
         assert lock_python(PROJECT_ROOT / lock) == version, lock
+
+
+def test_the_training_examples_outlive_the_gateway() -> None:
+    """The review inbox's "加入训练数据" writes into REVIEW_TRAINING_DIR (default data/nlu, absent
+    from the image, on a read-only root): a mounted volume that outlives the container, shared
+    by every gateway pod; with systemd, data/nlu of the checkout, writable despite
+    ProtectSystem=strict."""
+    for process in [*compose_processes(), *kubernetes_processes()]:
+        if process.kind == "gateway":
+            directory = process.env.get("REVIEW_TRAINING_DIR", "")
+            assert process.mounts.get(directory), f"{process.where}: {directory!r} is lost"
+    claims = [d for d in kubernetes_documents() if d["kind"] == "PersistentVolumeClaim"]
+    assert [c["spec"]["accessModes"] for c in claims] == [["ReadWriteMany"]]
+    gateway = {p.kind: p for p in systemd_processes()}["gateway"]
+    assert "REVIEW_TRAINING_DIR" not in env_file_values(DEPLOY / "systemd/ipbot.env.example")
+    assert gateway.mounts.get("/opt/ipbot/data/nlu"), "the checkout's data/nlu is read-only"
 
 
 def health_path(service: Service) -> str:
