@@ -18,7 +18,9 @@ import yaml
 
 from bot.__main__ import main as bot_main
 from bot.ops.cluster import ClusterConfig, services_cluster
+from bot.ops.security import review
 from bot.ops.stack import Service
+from bot.rasa.server import interface_argument
 from bot.settings import PROJECT_ROOT, Settings
 
 DEPLOY = PROJECT_ROOT / "deploy"
@@ -386,6 +388,38 @@ def test_the_training_examples_outlive_the_gateway() -> None:
     gateway = {p.kind: p for p in systemd_processes()}["gateway"]
     assert "REVIEW_TRAINING_DIR" not in env_file_values(DEPLOY / "systemd/ipbot.env.example")
     assert gateway.mounts.get("/opt/ipbot/data/nlu"), "the checkout's data/nlu is read-only"
+
+
+@pytest.mark.parametrize(
+    "process",
+    [
+        p
+        for p in [*compose_processes(), *kubernetes_processes(), *systemd_processes()]
+        if p.kind in ("rasa", "actions")
+    ],
+    ids=lambda p: p.where,
+)
+def test_rasa_and_the_action_server_pass_the_check_on_what_they_bind(
+    process: Process, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each runs the production start-up check, which lets it bind what it binds: Rasa its
+    --interface, the action server SANIC_HOST; 0.0.0.0 in a container only where declared."""
+    env = dict(process.env)
+    if process.where.startswith("systemd"):
+        env = {**env_file_values(DEPLOY / "systemd/ipbot.env.example"), **env}
+    argv = [re.sub(r"\$\{(\w+)\}", lambda m: env[m[1]], arg) for arg in process.argv]
+    token = "rT4k9ZqL2vX8mN1pB6cH3sJ7wE0yU5aD"  # what secret.example.yaml asks for
+    monkeypatch.setattr("os.environ", {**env, "RASA_AUTH_TOKEN": token})
+    settings = Settings.from_env(generate_secrets=False)
+    assert settings.environment == "production", process.where
+    report = review(
+        settings,
+        lambda host: [],  # a name would have to resolve to a private address
+        rasa_only=process.kind == "rasa",
+        actions_only=process.kind == "actions",
+        interface=interface_argument(argv[3:]),
+    )
+    assert report.problems == [], process.where
 
 
 def health_path(service: Service) -> str:
