@@ -209,6 +209,13 @@ class Settings:
     rasa_port: int = 5005
     action_host: str = "127.0.0.1"
     action_port: int = 5055
+    # Where the action server listens: SANIC_HOST, read by rasa-sdk itself (None: unset, and
+    # rasa-sdk binds 0.0.0.0). ACTION_HOST is where the others reach it.
+    sanic_host: str | None = None
+    # BIND_ALL_INTERFACES=container (the only value): Rasa and the action server run in
+    # containers, where other pods reach them at the pod's address, so they may bind 0.0.0.0;
+    # the network policy decides who gets there (bot/ops/security.py).
+    bind_all_interfaces: str = ""
     # Rasa replicas the gateway spreads conversations over (RASA_URLS, comma-separated; see
     # bot/rasa/pool.py); empty: the one Rasa at rasa_host:rasa_port.
     rasa_replicas: tuple[str, ...] = ()
@@ -313,6 +320,8 @@ class Settings:
             rasa_port=_env_int("RASA_PORT", 5005),
             action_host=_env("ACTION_HOST", "127.0.0.1"),
             action_port=_env_int("ACTION_PORT", 5055),
+            sanic_host=_env("SANIC_HOST") or None,  # empty binds every interface too
+            bind_all_interfaces=_env("BIND_ALL_INTERFACES").strip().lower(),
             rasa_replicas=_env_list("RASA_URLS"),
             rasa_auth_token=given["RASA_AUTH_TOKEN"],
             session_secret=given["SESSION_SECRET"],
@@ -365,6 +374,7 @@ class Settings:
             "ACTION_HOST": self.action_host,
             "ACTION_PORT": str(self.action_port),
             "ACTION_ENDPOINT_URL": f"{self.action_url}/webhook",
+            "BIND_ALL_INTERFACES": self.bind_all_interfaces,
             "RASA_URLS": ",".join(self.rasa_replicas),
             "RASA_AUTH_TOKEN": self.rasa_auth_token,
             "SESSION_SECRET": self.session_secret,

@@ -2,7 +2,8 @@
 
 `python -m bot.ops.action_server --actions actions --port 5055` (what `make run` starts). The
 action server has no authentication of its own, so in production it refuses to start when it
-would listen on a public or unspecified address (ACTION_HOST), like Rasa and the gateway do.
+would listen on a public or unspecified address: SANIC_HOST, the address rasa-sdk binds (0.0.0.0
+when unset), unless BIND_ALL_INTERFACES=container declares a container (bot/ops/security.py).
 """
 
 from __future__ import annotations

@@ -10,14 +10,18 @@ or `production`. In production `bot run` / `bot serve`, the Rasa process (`bot.r
   `Settings.generated_secrets` records which ones came from it),
   is weak (shorter than 32 characters, a known placeholder, too few distinct characters), or both
   are the same value;
-- Rasa (`RASA_HOST`, every `RASA_URLS` replica) or the action server (`ACTION_HOST`) would listen
-  on, or be reached at, a public address. Rasa's
-  API and the action server's webhook must stay on loopback or a private network (the action
-  server has no authentication at all). An IP address must be loopback or private and not the
-  unspecified address (0.0.0.0 / :: binds every interface, public ones included). A host name is
-  accepted when it is `localhost` or when every address it resolves to passes the same test (a
-  service name on a private network, e.g. `rasa-1.internal`); a name that does not resolve is
-  refused, since what it will bind to cannot be known;
+- Rasa (`RASA_HOST`, every `RASA_URLS` replica) or the action server (`ACTION_HOST`) would be
+  reached at a public address, or would listen on one: what they really bind is checked inside
+  their own processes, Rasa's `--interface` (0.0.0.0 when not given) and the action server's
+  `SANIC_HOST` (0.0.0.0 when unset). Rasa's API and the action server's webhook must stay on
+  loopback or a private network (the action server has no authentication at all). An IP address
+  must be loopback or private and not the unspecified address (0.0.0.0 / :: binds every
+  interface, public ones included) — unless `BIND_ALL_INTERFACES=container` declares a container,
+  where other pods connect to the pod's address and the network policy decides who may (a
+  warning says so). A host name is accepted when it is `localhost` or when every address it
+  resolves to passes the same test (a service name on a private network, e.g. `rasa-1.internal`);
+  a name that does not resolve is refused, since what it will bind to cannot be known;
+- `BIND_ALL_INTERFACES` has another value than `container`;
 - WeChat is on (`WECHAT_TOKEN`) with a placeholder token, AppSecret or EncodingAESKey, or with a
   token short enough to be recovered offline from one signed request (under 16 characters);
 - `BOT_ENV` has any other value than the two above (a typo must not switch the check off).
@@ -25,8 +29,10 @@ or `production`. In production `bot run` / `bot serve`, the Rasa process (`bot.r
 Warnings (printed, the start goes on): SQLite as the database (one file, one writer: production
 uses PostgreSQL), the gateway itself on a public or unspecified address (the documented set-up is
 `BOT_HOST=127.0.0.1` behind a TLS reverse proxy; a container behind a load balancer may bind
-0.0.0.0 on purpose), WeChat in plaintext mode, and `BOT_ALLOWED_ORIGINS` entries that can never
-match an `Origin` header (e.g. `*`: there are no wildcards).
+0.0.0.0 on purpose), Rasa or the action server on every interface of a declared container (the
+network policy must restrict who reaches it), WeChat in plaintext mode, and
+`BOT_ALLOWED_ORIGINS` entries that can never match an `Origin` header (e.g. `*`: there are no
+wildcards).
 """
 
 from __future__ import annotations
@@ -73,6 +79,14 @@ PLACEHOLDER_MARKERS_WECHAT = (*PLACEHOLDER_MARKERS, "test", "…", "...", "xxx")
 MIN_DISTINCT_CHARACTERS = 8
 # A random EncodingAESKey decodes to 32 bytes with ~28 distinct values; a typed one has few.
 MIN_DISTINCT_AES_BYTES = 20
+# What Rasa binds without --interface and rasa-sdk without SANIC_HOST.
+ALL_INTERFACES = "0.0.0.0"
+# BIND_ALL_INTERFACES: the one value that lets Rasa and the action server bind every interface.
+CONTAINER = "container"
+RASA_PRIVATE = "Rasa's API and the action server must listen on loopback or a private network only"
+ACTIONS_PRIVATE = (
+    "the action server has no authentication and must listen on loopback or a private network only"
+)
 
 Resolver = Callable[[str], list[str]]
 
@@ -81,6 +95,37 @@ Resolver = Callable[[str], list[str]]
 class Report:
     problems: list[str] = field(default_factory=list)  # refuse to start
     warnings: list[str] = field(default_factory=list)  # start, but say so
+
+
+@dataclass(frozen=True)
+class Listener:
+    """The address a process really binds: Rasa's --interface, the action server's SANIC_HOST."""
+
+    name: str  # "--interface", "SANIC_HOST"
+    given: str | None  # None: not given, and `library` binds ALL_INTERFACES
+    library: str  # whose default that is: "Rasa", "rasa-sdk"
+    rule: str  # what a public address breaks (RASA_PRIVATE, ACTIONS_PRIVATE)
+    reached_by: str  # whom the network policy must let in
+
+    @property
+    def host(self) -> str:
+        return ALL_INTERFACES if self.given is None else self.given
+
+    @property
+    def label(self) -> str:
+        if self.given is not None:
+            return f"{self.name}={self.given!r}"
+        unset = "not given" if self.name.startswith("-") else "not set"
+        return f"{self.name} {unset} ({self.library}'s default {ALL_INTERFACES!r})"
+
+
+def rasa_listener(interface: str | None) -> Listener:
+    return Listener("--interface", interface, "Rasa", RASA_PRIVATE, "the gateways")
+
+
+def actions_listener(settings: Settings) -> Listener:
+    reached_by = "Rasa (and the gateways' health check)"
+    return Listener("SANIC_HOST", settings.sanic_host, "rasa-sdk", ACTIONS_PRIVATE, reached_by)
 
 
 def check_settings(settings: Settings, resolve: Resolver | None = None) -> list[str]:
@@ -94,12 +139,15 @@ def review(
     *,
     rasa_only: bool = False,
     actions_only: bool = False,
+    interface: str | None = None,
 ) -> Report:
     """Problems and warnings for `settings` in the environment `settings.environment` names.
-    `rasa_only`: the check inside the Rasa process (bot/rasa/server.py): its token and the Rasa and
-    action addresses only (the gateway's secrets, WeChat and database are not Rasa's).
-    `actions_only`: the check inside the action server (bot/ops/action_server.py): its address
-    and database; it has no secret of its own and is given none (bot/ops/stack.py)."""
+    `rasa_only`: the check inside the Rasa process (bot/rasa/server.py): its token, the
+    `interface` it binds (its --interface; None: not given) and the action and replica addresses
+    (the gateway's secrets, WeChat and database are not Rasa's).
+    `actions_only`: the check inside the action server (bot/ops/action_server.py): the address it
+    binds (SANIC_HOST) and its database; it has no secret of its own and is given none
+    (bot/ops/stack.py)."""
     report = Report()
     env = settings.environment
     if env == DEVELOPMENT:
@@ -110,31 +158,18 @@ def review(
         )
         return report
     resolve = resolve or resolve_host
+    _check_declaration(settings, report)
     if actions_only:
-        reason = public_address_reason(settings.action_host, resolve)
-        if reason is not None:
-            report.problems.append(
-                f"ACTION_HOST={settings.action_host!r} {reason}: the action server has no "
-                "authentication and must listen on loopback or a private network only"
-            )
+        _check_listener(actions_listener(settings), settings, resolve, report)
         _check_database(settings, report)
         return report
     _check_secrets(settings, report, rasa_only)
-    addresses = [
-        (f"RASA_HOST={settings.rasa_host!r}", settings.rasa_host),
-        (f"ACTION_HOST={settings.action_host!r}", settings.action_host),
-    ]  # and every replica the gateway spreads conversations over (RASA_URLS)
-    addresses += [
-        (f"RASA_URLS entry {url!r}", urlsplit(url).hostname or url)
-        for url in settings.rasa_replicas
-    ]
-    for label, host in addresses:
+    if rasa_only:
+        _check_listener(rasa_listener(interface), settings, resolve, report)
+    for label, host in _addresses(settings, rasa_only):
         reason = public_address_reason(host, resolve)
         if reason is not None:
-            report.problems.append(
-                f"{label} {reason}: Rasa's API and the action server must listen "
-                "on loopback or a private network only"
-            )
+            report.problems.append(f"{label} {reason}: {RASA_PRIVATE}")
     if rasa_only:
         return report
     _check_wechat(settings.wechat, report)
@@ -202,6 +237,50 @@ def public_address_reason(host: str, resolve: Resolver) -> str | None:
         reasons = [r for r in (_ip_reason(a) for a in addresses) if r is not None]
         return f"resolves to {', '.join(addresses)}; {reasons[0]}" if reasons else None
     return _ip_reason(name)
+
+
+def _addresses(settings: Settings, rasa_only: bool) -> list[tuple[str, str]]:
+    """(label, host) of Rasa, the action server and every replica the gateway spreads
+    conversations over. Not RASA_HOST inside Rasa: there its --interface is what counts."""
+    addresses = [] if rasa_only else [(f"RASA_HOST={settings.rasa_host!r}", settings.rasa_host)]
+    addresses.append((f"ACTION_HOST={settings.action_host!r}", settings.action_host))
+    addresses += [
+        (f"RASA_URLS entry {url!r}", urlsplit(url).hostname or url)
+        for url in settings.rasa_replicas
+    ]
+    return addresses
+
+
+def _check_declaration(settings: Settings, report: Report) -> None:
+    if settings.bind_all_interfaces not in ("", CONTAINER):
+        report.problems.append(  # a typo must neither allow nor silently forbid
+            f"BIND_ALL_INTERFACES must be {CONTAINER!r} or unset, "
+            f"got {settings.bind_all_interfaces!r}"
+        )
+
+
+def _check_listener(
+    listener: Listener, settings: Settings, resolve: Resolver, report: Report
+) -> None:
+    """Every interface only where BIND_ALL_INTERFACES=container declares a container; a public
+    address never."""
+    if settings.bind_all_interfaces == CONTAINER and _is_unspecified(listener.host):
+        report.warnings.append(
+            f"{listener.label} binds every interface of this container "
+            f"(BIND_ALL_INTERFACES={CONTAINER}): the network policy must let only "
+            f"{listener.reached_by} reach it"
+        )
+        return
+    reason = public_address_reason(listener.host, resolve)
+    if reason is not None:
+        report.problems.append(f"{listener.label} {reason}: {listener.rule}")
+
+
+def _is_unspecified(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_unspecified
+    except ValueError:
+        return False
 
 
 def _ip_reason(address: str) -> str | None:
@@ -308,10 +387,13 @@ def startup_check(
     *,
     rasa_only: bool = False,
     actions_only: bool = False,
+    interface: str | None = None,
 ) -> int:
     """Print warnings and problems; 0 when the process may start, 2 when it must not."""
     stream = stream or sys.stderr
-    report = review(settings, resolve, rasa_only=rasa_only, actions_only=actions_only)
+    report = review(
+        settings, resolve, rasa_only=rasa_only, actions_only=actions_only, interface=interface
+    )
     for warning in report.warnings:
         print(f"warning: {warning}", file=stream)
     if not report.problems:

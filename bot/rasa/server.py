@@ -1,11 +1,13 @@
 """Start `rasa run` with the API token taken from RASA_AUTH_TOKEN (through bot/settings.py).
 
 Passing the token on Rasa's command line would show it to every user in `ps`; this wrapper adds it
-to the arguments inside the process instead.
+to the arguments inside the process instead. In production the start-up check runs first, on the
+address Rasa will really bind: its `--interface` argument.
 """
 
 from __future__ import annotations
 
+import argparse
 import ctypes
 import ctypes.util
 import os
@@ -93,12 +95,22 @@ def cache_event_classes() -> None:
     Event.resolve_by_type = staticmethod(resolve_by_type)
 
 
+def interface_argument(argv: list[str]) -> str | None:
+    """The `-i/--interface` of Rasa's arguments, read as Rasa's own parser reads it (the last
+    one, `--interface=…`, an abbreviation such as `--int`); None when not given, and Rasa then
+    binds 0.0.0.0, every interface."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("-i", "--interface")
+    known, _ = parser.parse_known_args(argv)
+    return known.interface
+
+
 def main() -> None:
     from bot.ops.security import startup_check  # process start-up (pyproject: ignore_imports)
 
     # Only from the environment: Rasa never falls back to a generated token.
     settings = Settings.from_env(generate_secrets=False)
-    if startup_check(settings, rasa_only=True):
+    if startup_check(settings, rasa_only=True, interface=interface_argument(sys.argv[1:])):
         sys.exit(2)  # refused in production: every problem is printed, as `bot serve` does
     token = settings.rasa_auth_token
     if not token:

@@ -37,7 +37,7 @@ def broken_copy(tmp_path: Path, relative: str, old: str, new: str) -> Path:
 
 def test_a_bad_dockerfile_is_rejected(tmp_path: Path) -> None:
     bad = broken_copy(
-        tmp_path, "docker/gateway.Dockerfile", "python:3.10.15-slim-bookworm AS", "python AS"
+        tmp_path, "docker/gateway.Dockerfile", "python:3.11.10-slim-bookworm AS", "python AS"
     )
     [problem] = check.check_dockerfiles([bad])
     assert "DL3006" in problem  # an untagged base image

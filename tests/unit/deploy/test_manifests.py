@@ -5,6 +5,7 @@ are the real ones."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shlex
 from collections.abc import Iterator
@@ -17,7 +18,9 @@ import yaml
 
 from bot.__main__ import main as bot_main
 from bot.ops.cluster import ClusterConfig, services_cluster
+from bot.ops.security import review
 from bot.ops.stack import Service
+from bot.rasa.server import interface_argument
 from bot.settings import PROJECT_ROOT, Settings
 
 DEPLOY = PROJECT_ROOT / "deploy"
@@ -68,6 +71,8 @@ class Process:
     env: dict[str, str] = field(default_factory=dict)  # value "" when it comes from elsewhere
     ports: set[int] = field(default_factory=set)
     health_paths: set[str] = field(default_factory=set)
+    # Writable directories: path → whether it outlives the container (a named volume, a PVC).
+    mounts: dict[str, bool] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
@@ -92,12 +97,15 @@ def compose_processes() -> Iterator[Process]:
         if "ipbot" not in service["image"]:
             continue
         probe = " ".join(service.get("healthcheck", {}).get("test", []))
+        mounts = {path: False for path in service.get("tmpfs", [])}
+        mounts |= {m.split(":")[1]: True for m in service.get("volumes", [])}
         yield Process(
             f"compose.yaml {name}",
             [str(a) for a in service["command"]],
             {k: str(v) for k, v in service.get("environment", {}).items()},
             health_paths=set(re.findall(r"http://127\.0\.0\.1:\d+(/\w+)", probe)),
             ports={int(p) for p in re.findall(r"http://127\.0\.0\.1:(\d+)/", probe)},
+            mounts=mounts,
         )
 
 
@@ -120,7 +128,9 @@ def kubernetes_processes() -> Iterator[Process]:
     for d in documents:
         if d["kind"] not in ("Deployment", "StatefulSet", "Job"):
             continue
-        for c in d["spec"]["template"]["spec"]["containers"]:
+        pod = d["spec"]["template"]["spec"]
+        claims = {v["name"]: "persistentVolumeClaim" in v for v in pod.get("volumes", [])}
+        for c in pod["containers"]:
             env = {e["name"]: str(e.get("value", "")) for e in c.get("env", [])}
             for source in c.get("envFrom", []):
                 kind, ref = (
@@ -137,6 +147,7 @@ def kubernetes_processes() -> Iterator[Process]:
                 env,
                 ports=set(named.values()),
                 health_paths={p["httpGet"]["path"] for p in probes if "httpGet" in p},
+                mounts={m["mountPath"]: claims[m["name"]] for m in c.get("volumeMounts", [])},
             )
 
 
@@ -144,24 +155,31 @@ def systemd_processes() -> Iterator[Process]:
     for unit in sorted((DEPLOY / "systemd").glob("*.service")):
         env: dict[str, str] = {}
         argv: list[str] = []
+        mounts: dict[str, bool] = {}
         for line in unit.read_text().splitlines():
             key, _, value = line.partition("=")
-            if key == "Environment":
+            if key == "ReadWritePaths":
+                mounts |= {path: True for path in value.split()}
+            elif key == "Environment":
                 for item in shlex.split(value):
                     name, _, setting = item.partition("=")
                     env[name] = setting
             elif key == "ExecStart":
                 argv = shlex.split(value)
         argv[0] = "python"
-        yield Process(f"systemd {unit.name}", argv, env)
+        yield Process(f"systemd {unit.name}", argv, env, mounts=mounts)
+
+
+def env_file_values(path: Path) -> dict[str, str]:
+    return dict(
+        line.split("=", 1)
+        for line in path.read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
 
 
 def env_file_variables(path: Path) -> set[str]:
-    return {
-        line.split("=", 1)[0]
-        for line in path.read_text().splitlines()
-        if "=" in line and not line.startswith("#")
-    }
+    return set(env_file_values(path))
 
 
 def dockerfile_final_stage(path: Path) -> str:
@@ -298,11 +316,110 @@ def test_rasa_gets_every_variable_its_endpoints_need() -> None:
 
 
 def test_gateways_get_their_production_settings() -> None:
+    """TRUSTED_PROXIES too: behind a load balancer without it every citizen is one address for
+    the per-address limits. The systemd gateway listens where nginx on lb-1 reaches it."""
     needed = {"RASA_AUTH_TOKEN", "SESSION_SECRET", "DATABASE_URL", "REDIS_URL", "RASA_URLS"}
-    needed |= {"BOT_ENV", "BOT_ALLOWED_ORIGINS", "ACTION_HOST"}
+    needed |= {"BOT_ENV", "BOT_ALLOWED_ORIGINS", "ACTION_HOST", "TRUSTED_PROXIES"}
     for process in [*compose_processes(), *kubernetes_processes()]:
         if process.kind == "gateway":
             assert needed - set(process.env) == set(), process.where
+            assert process.env["TRUSTED_PROXIES"], process.where
+    systemd = env_file_values(DEPLOY / "systemd/ipbot.env.example")
+    assert needed - set(systemd) == set()
+    for name in ("BOT_HOST", "TRUSTED_PROXIES"):  # nginx is on another machine (lb-1)
+        address = ipaddress.ip_address(systemd[name])
+        assert address.is_private and not address.is_loopback, name
+
+
+def test_the_compose_gateways_trust_the_compose_network() -> None:
+    """nginx reaches the gateways from the project network, whose subnet is fixed for this."""
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    [subnet] = [c["subnet"] for c in compose["networks"]["default"]["ipam"]["config"]]
+    for process in compose_processes():
+        if process.kind == "gateway":
+            assert process.env["TRUSTED_PROXIES"] == subnet, process.where
+
+
+def lock_python(lock: Path) -> str:
+    """The Python (major.minor) a lock was resolved on, from the header `make lock` writes."""
+    [version] = re.findall(r"^# .* on Python (\d+\.\d+)\b", lock.read_text(), re.M)
+    return version
+
+
+@pytest.mark.parametrize(
+    "path", sorted((DEPLOY / "docker").glob("*.Dockerfile")), ids=lambda p: p.name
+)
+def test_each_image_runs_the_python_its_lock_was_resolved_on(path: Path) -> None:
+    """Every stage's base image is an exact python:X.Y.Z tag of the Python the copied lock was
+    resolved on: the gateway's lock pins wheels for 3.11 only (numpy 2.4 needs it)."""
+    text = path.read_text()
+    [lock] = re.findall(r"^COPY (requirements[\w-]*\.lock) ", text, re.M)
+    bases = re.findall(r"^FROM (\S+)", text, re.M)
+    assert bases, path.name
+    for base in bases:
+        match = re.fullmatch(r"python:(\d+\.\d+)\.\d+-slim-bookworm", base)
+        assert match, f"{path.name}: {base} is not an exact python:X.Y.Z-slim-bookworm tag"
+        assert match[1] == lock_python(PROJECT_ROOT / lock), f"{path.name}: {base} for {lock}"
+
+
+def test_the_lock_headers_name_the_makefiles_interpreters() -> None:
+    """The header read above agrees with the interpreter the Makefile builds each environment
+    with (PYENV_PYTHON310 for requirements.lock, PYENV_PYTHON311 for the gateway's)."""
+    makefile = (PROJECT_ROOT / "Makefile").read_text()
+    for variable, lock in [
+        ("PYENV_PYTHON310", "requirements.lock"),
+        ("PYENV_PYTHON311", "requirements-gateway.lock"),
+    ]:
+        [version] = re.findall(rf"^{variable} := \S*/(\d+\.\d+)\.\d+/bin/python$", makefile, re.M)
+        assert lock_python(PROJECT_ROOT / lock) == version, lock
+
+
+def test_the_training_examples_outlive_the_gateway() -> None:
+    """The review inbox's "加入训练数据" writes into REVIEW_TRAINING_DIR (default data/nlu, absent
+    from the image, on a read-only root): a mounted volume that outlives the container, shared
+    by every gateway pod; with systemd, data/nlu of the checkout, writable despite
+    ProtectSystem=strict."""
+    for process in [*compose_processes(), *kubernetes_processes()]:
+        if process.kind == "gateway":
+            directory = process.env.get("REVIEW_TRAINING_DIR", "")
+            assert process.mounts.get(directory), f"{process.where}: {directory!r} is lost"
+    claims = [d for d in kubernetes_documents() if d["kind"] == "PersistentVolumeClaim"]
+    assert [c["spec"]["accessModes"] for c in claims] == [["ReadWriteMany"]]
+    gateway = {p.kind: p for p in systemd_processes()}["gateway"]
+    assert "REVIEW_TRAINING_DIR" not in env_file_values(DEPLOY / "systemd/ipbot.env.example")
+    assert gateway.mounts.get("/opt/ipbot/data/nlu"), "the checkout's data/nlu is read-only"
+
+
+@pytest.mark.parametrize(
+    "process",
+    [
+        p
+        for p in [*compose_processes(), *kubernetes_processes(), *systemd_processes()]
+        if p.kind in ("rasa", "actions")
+    ],
+    ids=lambda p: p.where,
+)
+def test_rasa_and_the_action_server_pass_the_check_on_what_they_bind(
+    process: Process, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each runs the production start-up check, which lets it bind what it binds: Rasa its
+    --interface, the action server SANIC_HOST; 0.0.0.0 in a container only where declared."""
+    env = dict(process.env)
+    if process.where.startswith("systemd"):
+        env = {**env_file_values(DEPLOY / "systemd/ipbot.env.example"), **env}
+    argv = [re.sub(r"\$\{(\w+)\}", lambda m: env[m[1]], arg) for arg in process.argv]
+    token = "rT4k9ZqL2vX8mN1pB6cH3sJ7wE0yU5aD"  # what secret.example.yaml asks for
+    monkeypatch.setattr("os.environ", {**env, "RASA_AUTH_TOKEN": token})
+    settings = Settings.from_env(generate_secrets=False)
+    assert settings.environment == "production", process.where
+    report = review(
+        settings,
+        lambda host: [],  # a name would have to resolve to a private address
+        rasa_only=process.kind == "rasa",
+        actions_only=process.kind == "actions",
+        interface=interface_argument(argv[3:]),
+    )
+    assert report.problems == [], process.where
 
 
 def health_path(service: Service) -> str:

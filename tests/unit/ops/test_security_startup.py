@@ -11,7 +11,9 @@ import secrets
 import subprocess
 import sys
 import time
+import types
 import urllib.request
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -314,8 +316,6 @@ def test_every_rasa_replica_address_is_checked() -> None:
 def test_the_rasa_process_runs_the_check_and_exits_2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    import types
-
     import bot.rasa.server as rasa_server
 
     started: list[list[str]] = []
@@ -330,7 +330,7 @@ def test_the_rasa_process_runs_the_check_and_exits_2(
         "RASA_URLS": "http://93.184.216.34:5005",
     }.items():  # fmt: skip
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(sys, "argv", ["bot.rasa.server", "--port", "5005"])
+    monkeypatch.setattr(sys, "argv", ["bot.rasa.server", "--interface", "127.0.0.1"])
     with pytest.raises(SystemExit) as exited:
         rasa_server.main()
     assert exited.value.code == 2, f"Rasa started: {started}"
@@ -403,8 +403,9 @@ def test_the_action_server_runs_the_check_and_exits_2(tmp_path: Path) -> None:
     assert actions.argv[1:3] == ["-m", "bot.ops.action_server"]
     env = {
         **{k: v for k, v in os.environ.items() if k not in ALL_SECRETS},
-        "BOT_VAR_DIR": str(tmp_path), "BOT_ENV": "production", "ACTION_HOST": "0.0.0.0",
+        "BOT_VAR_DIR": str(tmp_path), "BOT_ENV": "production", "SANIC_HOST": "0.0.0.0",
     }  # fmt: skip
+    env.pop("BIND_ALL_INTERFACES", None)
     done = subprocess.run(
         [sys.executable, "-m", "bot.ops.action_server", "--actions", "actions",
          "--port", str(free_port())],
@@ -412,7 +413,7 @@ def test_the_action_server_runs_the_check_and_exits_2(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 2, done.stderr
     assert "Refusing to start with BOT_ENV=production:" in done.stderr
-    assert "  - ACTION_HOST='0.0.0.0' listens on every interface" in done.stderr
+    assert "  - SANIC_HOST='0.0.0.0' listens on every interface" in done.stderr
     assert "RASA_AUTH_TOKEN" not in done.stderr and "SESSION_SECRET" not in done.stderr
 
 
@@ -421,3 +422,129 @@ def test_trusted_proxies_must_be_addresses_and_private() -> None:
     assert "TRUSTED_PROXIES entry 'lb-1' is not an address or network" in report.problems
     assert [w for w in report.warnings if w.startswith("TRUSTED_PROXIES entry '0.0.0.0/0'")]
     assert not [w for w in report.warnings if "'10.0.0.5'" in w]
+
+
+# ---- issue 14, row 13: the addresses Rasa and the action server really bind --------------------
+
+BIND_VARIABLES = ("RASA_HOST", "ACTION_HOST", "RASA_URLS", "SANIC_HOST", "BIND_ALL_INTERFACES")
+EVERY_INTERFACE = "listens on every interface, public ones included"
+
+
+def start(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    library: str,
+    argv: list[str],
+    **env: str,
+) -> tuple[int | None, str]:
+    """Run the entry point that starts `library` ("rasa" or "rasa_sdk", faked) in production with
+    good secrets, `argv` and `env`: (exit code, None when it started; stderr)."""
+    import bot.ops.action_server as action_server
+    import bot.rasa.server as rasa_server
+
+    started: list[list[str]] = []
+    fake = types.ModuleType(f"{library}.__main__")
+    fake.main = lambda: started.append(list(sys.argv))  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, f"{library}.__main__", fake)
+    monkeypatch.setattr(rasa_server, "cache_action_response_validator", lambda: None)
+    monkeypatch.setattr(rasa_server, "cache_event_classes", lambda: None)
+    for name in BIND_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    good = {"BOT_ENV": "production", "RASA_AUTH_TOKEN": STRONG_TOKEN, "DATABASE_URL": POSTGRES}
+    for name, value in {"BOT_VAR_DIR": "/nonexistent", **good, **env}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(sys, "argv", ["entry", *argv])
+    main: Callable[[], None] = rasa_server.main if library == "rasa" else action_server.main
+    try:
+        main()
+        code = None
+    except SystemExit as exited:
+        code = exited.code  # type: ignore[assignment]
+    assert (code is None) == bool(started), (code, started)
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "label"),
+    [
+        (["--interface", "0.0.0.0"], "--interface='0.0.0.0'"),
+        (["--interface=0.0.0.0"], "--interface='0.0.0.0'"),
+        (["-i", "::"], "--interface='::'"),
+        (["--int", "0.0.0.0"], "--interface='0.0.0.0'"),  # argparse's abbreviation, as Rasa's
+        ([], "--interface not given (Rasa's default '0.0.0.0')"),
+    ],
+)
+def test_rasa_binding_every_interface_is_refused_unless_declared(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    label: str,
+) -> None:
+    """Rasa binds its --interface (0.0.0.0 when none is given), whatever RASA_HOST says."""
+    code, err = start(monkeypatch, capsys, "rasa", [*argv, "--port", "5005"], RASA_HOST="10.0.0.21")
+    assert code == 2
+    assert f"  - {label} {EVERY_INTERFACE}" in err
+    # Declared (a container; the network policy decides who reaches it): started, with a warning.
+    code, err = start(monkeypatch, capsys, "rasa", argv, BIND_ALL_INTERFACES="container")
+    assert code is None
+    assert f"warning: {label} binds every interface of this container" in err
+    assert "the network policy must let only the gateways reach it" in err
+
+
+def test_rasa_checks_its_interface_not_rasa_host(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = start(monkeypatch, capsys, "rasa", ["-i", "10.0.0.21"], RASA_HOST="0.0.0.0")
+    assert (code, err) == (None, "")
+    # The declaration allows every interface, never a public address, nor a misspelt value.
+    code, err = start(
+        monkeypatch, capsys, "rasa", ["-i", "8.8.8.8"], BIND_ALL_INTERFACES="container"
+    )
+    assert code == 2 and "  - --interface='8.8.8.8' is a public address" in err
+    code, err = start(monkeypatch, capsys, "rasa", ["-i", "0.0.0.0"], BIND_ALL_INTERFACES="yes")
+    assert code == 2
+    assert "  - BIND_ALL_INTERFACES must be 'container' or unset, got 'yes'" in err
+
+
+@pytest.mark.parametrize(
+    ("env", "label"),
+    [
+        ({"SANIC_HOST": "0.0.0.0"}, "SANIC_HOST='0.0.0.0'"),
+        ({"SANIC_HOST": "::"}, "SANIC_HOST='::'"),
+        ({}, "SANIC_HOST not set (rasa-sdk's default '0.0.0.0')"),
+    ],
+)
+def test_the_action_server_binding_every_interface_is_refused_unless_declared(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str],
+    label: str,
+) -> None:
+    """rasa-sdk binds SANIC_HOST (0.0.0.0 when unset), whatever ACTION_HOST says."""
+    argv = ["--actions", "actions"]
+    code, err = start(monkeypatch, capsys, "rasa_sdk", argv, ACTION_HOST="10.0.0.21", **env)
+    assert code == 2
+    assert f"  - {label} {EVERY_INTERFACE}" in err
+    code, err = start(monkeypatch, capsys, "rasa_sdk", argv, BIND_ALL_INTERFACES="container", **env)
+    assert code is None
+    assert f"warning: {label} binds every interface of this container" in err
+    assert "the network policy must let only Rasa (and the gateways' health check) reach it" in err
+
+
+def test_the_action_server_checks_sanic_host_not_action_host(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = {"SANIC_HOST": "10.0.0.21", "ACTION_HOST": "0.0.0.0"}
+    assert start(monkeypatch, capsys, "rasa_sdk", [], **env) == (None, "")
+    code, err = start(monkeypatch, capsys, "rasa_sdk", [], SANIC_HOST="8.8.8.8")
+    assert code == 2 and "  - SANIC_HOST='8.8.8.8' is a public address" in err
+
+
+def test_the_libraries_bind_every_interface_by_default() -> None:
+    """What "not given" means above, read from Rasa and rasa-sdk themselves."""
+    import rasa_sdk
+    from rasa.core.constants import DEFAULT_SERVER_INTERFACE
+
+    assert DEFAULT_SERVER_INTERFACE == "0.0.0.0"
+    endpoint = Path(rasa_sdk.__file__ or "").parent / "endpoint.py"
+    assert 'os.environ.get("SANIC_HOST", "0.0.0.0")' in endpoint.read_text()
