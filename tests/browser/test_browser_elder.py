@@ -4,7 +4,8 @@ A real gateway (SQLite) in front of a stand-in for Rasa, so the page shows answe
 replies, cards, the leave-a-message form and the rating card within seconds. The 长辈版 numbers
 (text size, line height, contrast computed from the colours, target size, no animation) are read
 from computed styles; axe-core (vendored from npm) checks every page for serious or critical
-violations.
+violations. Screenshots of both modes at phone size are saved under results/ (webchat-*-360x640.png)
+to look at.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 from sqlalchemy import select
 
 from bot.db import handoffs
 from bot.db.conversations import Conversation
 from bot.db.engine import session_factory
-from bot.settings import WechatConfig
+from bot.settings import PROJECT_ROOT, WechatConfig
 from bot.staff import accounts
 from tests.browser.test_browser_rich_messages import INSURANCE, SERVICE_POINTS, Gateway
 from tests.support.axe import axe_violations
@@ -72,6 +73,8 @@ ELDER_ON = "try { localStorage.setItem('ipbot.elder', '1'); } catch (e) {}"
 
 # The 长辈版 numbers checked in the page (see the script); returns the problems found.
 MEASURE = (Path(__file__).parent / "elder_measure.js").read_text("utf-8")
+# Screenshots at phone size, to look at (git-ignored).
+RESULTS = PROJECT_ROOT / "results"
 
 
 def open_chat(
@@ -115,6 +118,44 @@ def measure(page: Page) -> list[str]:
     return list(page.evaluate(MEASURE))
 
 
+# The header at 360 px: the title whole, every control inside the page and none over another.
+HEADER_FITS = """() => {
+  const problems = [];
+  const header = document.querySelector(".chat__header");
+  const title = header.querySelector("h1");
+  const text = document.createRange();
+  text.selectNodeContents(title);
+  if (text.getBoundingClientRect().width > title.clientWidth + 0.5) problems.push("title cut");
+  const parts = Array.from(header.querySelectorAll("button, h1"));
+  const boxes = parts.map((e) => [e.id || e.tagName, e.getBoundingClientRect()]);
+  for (const [name, r] of boxes) {
+    if (r.left < 0 || r.right > innerWidth) problems.push(name + " outside the page");
+  }
+  boxes.forEach(([a, r], i) => boxes.slice(i + 1).forEach(([b, q]) => {
+    const apart = r.right <= q.left || q.right <= r.left || r.bottom <= q.top || q.bottom <= r.top;
+    if (!apart) problems.push(a + " over " + b);
+  }));
+  return problems;
+}"""
+
+
+def scroll_to(page: Page, element: Locator, block: str = "start") -> None:
+    """Scroll this element into view at the top (block "start") or the bottom ("end") of the log,
+    as the browser does for a search in the page or a screen reader: the log scrolls, never the
+    page (its header stays in view)."""
+    element.evaluate(f"e => e.scrollIntoView({{block: '{block}'}})")
+    assert page.locator(".chat__header").evaluate("e => e.getBoundingClientRect().top") == 0
+    edge = "top" if block == "start" else "bottom"
+    mine = element.evaluate(f"e => e.getBoundingClientRect().{edge}")
+    log = page.locator("#log").evaluate(f"e => e.getBoundingClientRect().{edge}")
+    assert abs(mine - log) <= 1, (mine, log)
+
+
+def screenshot(page: Page, name: str) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(RESULTS / name))
+
+
 # ---- 长辈版 -------------------------------------------------------------------------------------
 
 
@@ -128,9 +169,19 @@ def test_elder_mode_meets_the_numbers_and_is_remembered(
         assert any("font 14px" in p for p in standard), standard
         assert any(" target " in p for p in standard), standard
         expect(page.locator(".read-aloud:visible")).to_have_count(0)  # 朗读 is part of 长辈版
+        scroll_to(page, page.locator(".msg--user", has_text="怎么注册商标"))
+        screenshot(page, "webchat-standard-answer-360x640.png")
 
+        # An older reader has to find the switch first: a full target with its word in large
+        # type on the standard page too, and the header still whole at 360 px.
         toggle = page.get_by_role("switch", name="长辈版")
         expect(toggle).to_have_attribute("aria-checked", "false")
+        style = toggle.evaluate(
+            "e => { const s = getComputedStyle(e); return {height: parseFloat(s.height), "
+            "font: parseFloat(s.fontSize), border: parseFloat(s.borderTopWidth)}; }"
+        )
+        assert style["height"] >= 44 and style["font"] >= 16 and style["border"] >= 2, style
+        assert page.evaluate(HEADER_FITS) == []
         toggle.click()
         expect(toggle).to_have_attribute("aria-checked", "true")
         assert is_elder(page)
@@ -144,6 +195,11 @@ def test_elder_mode_meets_the_numbers_and_is_remembered(
         for top in (0, 10_000):  # the start and the end of the conversation
             page.locator("#log").evaluate(f"log => log.scrollTop = {top}")
             assert measure(page) == []
+        assert page.evaluate(HEADER_FITS) == []
+        scroll_to(page, page.locator(".msg--user", has_text="怎么注册商标"))
+        screenshot(page, "webchat-elder-answer-360x640.png")
+        scroll_to(page, page.locator(".msg--bot", has_text="可参考以下保险"))
+        screenshot(page, "webchat-elder-cards-360x640.png")
         body = page.locator(".msg__bubble").first
         assert body.evaluate("e => parseFloat(getComputedStyle(e).fontSize)") >= 20
 
@@ -259,12 +315,19 @@ def test_chat_page_has_no_serious_axe_violation(
         page.locator(".handoff-card--ticket button[type=submit]").click()  # its error shown too
         expect(page.locator(".handoff-card__error")).to_be_visible()
         assert_no_serious_violations(page, "leave-a-message form")
+        if elder:  # the field with the mistake is marked in the error's red
+            phone = page.locator(".handoff-card--ticket input[name=phone]")
+            expect(phone).to_have_css("border-top-color", "rgb(140, 17, 17)")
+            scroll_to(page, page.locator(".handoff-card--ticket"), block="end")
+            screenshot(page, "webchat-elder-form-360x640.png")
         close_a_handoff(gateway, conversation_of(gateway))
         page.reload()
         expect(page.locator(".handoff-card--rating")).to_be_visible()
         assert_no_serious_violations(page, "rating card")
         if elder:
             assert measure(page) == []
+            scroll_to(page, page.locator(".handoff-card--rating"))
+            screenshot(page, "webchat-elder-rating-360x640.png")
 
 
 def test_staff_login_and_console_have_no_serious_axe_violation(
