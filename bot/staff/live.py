@@ -426,15 +426,16 @@ async def handle(
     try:
         await action(app, ws, staff, frame)
     except HandoffError as exc:
-        await send(
-            ws,
-            {
-                "type": "error",
-                "code": exc.code,
-                "text": exc.text,
-                "conversation_id": frame.get("conversation_id"),
-            },
-        )
+        error = {
+            "type": "error",
+            "code": exc.code,
+            "text": exc.text,
+            "conversation_id": frame.get("conversation_id"),
+        }
+        client_id = frame.get("id") if frame.get("type") == "reply" else None
+        if isinstance(client_id, str) and CLIENT_ID_PATTERN.match(client_id):
+            error["client_id"] = client_id  # the console marks that reply 未送达
+        await send(ws, error)
     except Exception:
         logger.exception("staff action %s failed", frame.get("type"))
         await send(ws, {"type": "error", "code": "unavailable", "text": UNAVAILABLE_TEXT})

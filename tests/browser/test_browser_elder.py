@@ -4,27 +4,34 @@ A real gateway (SQLite) in front of a stand-in for Rasa, so the page shows answe
 replies, cards, the leave-a-message form and the rating card within seconds. The 长辈版 numbers
 (text size, line height, contrast computed from the colours, target size, no animation) are read
 from computed styles; axe-core (vendored from npm) checks every page for serious or critical
-violations.
+violations. Screenshots of both modes at phone size are saved under results/ (webchat-*-360x640.png)
+to look at.
 """
 
 from __future__ import annotations
 
 import re
+import time
 import urllib.parse
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 from sqlalchemy import select
 
 from bot.db import handoffs
 from bot.db.conversations import Conversation
 from bot.db.engine import session_factory
-from bot.settings import WechatConfig
+from bot.settings import PROJECT_ROOT, WechatConfig
 from bot.staff import accounts
+from bot.wechat.quota import MESSAGE_WINDOW_SECONDS
 from tests.browser.test_browser_rich_messages import INSURANCE, SERVICE_POINTS, Gateway
 from tests.support.axe import axe_violations
 from tests.support.browser import PHONE
@@ -72,6 +79,8 @@ ELDER_ON = "try { localStorage.setItem('ipbot.elder', '1'); } catch (e) {}"
 
 # The 长辈版 numbers checked in the page (see the script); returns the problems found.
 MEASURE = (Path(__file__).parent / "elder_measure.js").read_text("utf-8")
+# Screenshots at phone size, to look at (git-ignored).
+RESULTS = PROJECT_ROOT / "results"
 
 
 def open_chat(
@@ -115,6 +124,44 @@ def measure(page: Page) -> list[str]:
     return list(page.evaluate(MEASURE))
 
 
+# The header at 360 px: the title whole, every control inside the page and none over another.
+HEADER_FITS = """() => {
+  const problems = [];
+  const header = document.querySelector(".chat__header");
+  const title = header.querySelector("h1");
+  const text = document.createRange();
+  text.selectNodeContents(title);
+  if (text.getBoundingClientRect().width > title.clientWidth + 0.5) problems.push("title cut");
+  const parts = Array.from(header.querySelectorAll("button, h1"));
+  const boxes = parts.map((e) => [e.id || e.tagName, e.getBoundingClientRect()]);
+  for (const [name, r] of boxes) {
+    if (r.left < 0 || r.right > innerWidth) problems.push(name + " outside the page");
+  }
+  boxes.forEach(([a, r], i) => boxes.slice(i + 1).forEach(([b, q]) => {
+    const apart = r.right <= q.left || q.right <= r.left || r.bottom <= q.top || q.bottom <= r.top;
+    if (!apart) problems.push(a + " over " + b);
+  }));
+  return problems;
+}"""
+
+
+def scroll_to(page: Page, element: Locator, block: str = "start") -> None:
+    """Scroll this element into view at the top (block "start") or the bottom ("end") of the log,
+    as the browser does for a search in the page or a screen reader: the log scrolls, never the
+    page (its header stays in view)."""
+    element.evaluate(f"e => e.scrollIntoView({{block: '{block}'}})")
+    assert page.locator(".chat__header").evaluate("e => e.getBoundingClientRect().top") == 0
+    edge = "top" if block == "start" else "bottom"
+    mine = element.evaluate(f"e => e.getBoundingClientRect().{edge}")
+    log = page.locator("#log").evaluate(f"e => e.getBoundingClientRect().{edge}")
+    assert abs(mine - log) <= 1, (mine, log)
+
+
+def screenshot(page: Page, name: str) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(RESULTS / name))
+
+
 # ---- 长辈版 -------------------------------------------------------------------------------------
 
 
@@ -128,9 +175,19 @@ def test_elder_mode_meets_the_numbers_and_is_remembered(
         assert any("font 14px" in p for p in standard), standard
         assert any(" target " in p for p in standard), standard
         expect(page.locator(".read-aloud:visible")).to_have_count(0)  # 朗读 is part of 长辈版
+        scroll_to(page, page.locator(".msg--user", has_text="怎么注册商标"))
+        screenshot(page, "webchat-standard-answer-360x640.png")
 
+        # An older reader has to find the switch first: a full target with its word in large
+        # type on the standard page too, and the header still whole at 360 px.
         toggle = page.get_by_role("switch", name="长辈版")
         expect(toggle).to_have_attribute("aria-checked", "false")
+        style = toggle.evaluate(
+            "e => { const s = getComputedStyle(e); return {height: parseFloat(s.height), "
+            "font: parseFloat(s.fontSize), border: parseFloat(s.borderTopWidth)}; }"
+        )
+        assert style["height"] >= 44 and style["font"] >= 16 and style["border"] >= 2, style
+        assert page.evaluate(HEADER_FITS) == []
         toggle.click()
         expect(toggle).to_have_attribute("aria-checked", "true")
         assert is_elder(page)
@@ -144,6 +201,11 @@ def test_elder_mode_meets_the_numbers_and_is_remembered(
         for top in (0, 10_000):  # the start and the end of the conversation
             page.locator("#log").evaluate(f"log => log.scrollTop = {top}")
             assert measure(page) == []
+        assert page.evaluate(HEADER_FITS) == []
+        scroll_to(page, page.locator(".msg--user", has_text="怎么注册商标"))
+        screenshot(page, "webchat-elder-answer-360x640.png")
+        scroll_to(page, page.locator(".msg--bot", has_text="可参考以下保险"))
+        screenshot(page, "webchat-elder-cards-360x640.png")
         body = page.locator(".msg__bubble").first
         assert body.evaluate("e => parseFloat(getComputedStyle(e).fontSize)") >= 20
 
@@ -259,12 +321,19 @@ def test_chat_page_has_no_serious_axe_violation(
         page.locator(".handoff-card--ticket button[type=submit]").click()  # its error shown too
         expect(page.locator(".handoff-card__error")).to_be_visible()
         assert_no_serious_violations(page, "leave-a-message form")
+        if elder:  # the field with the mistake is marked in the error's red
+            phone = page.locator(".handoff-card--ticket input[name=phone]")
+            expect(phone).to_have_css("border-top-color", "rgb(140, 17, 17)")
+            scroll_to(page, page.locator(".handoff-card--ticket"), block="end")
+            screenshot(page, "webchat-elder-form-360x640.png")
         close_a_handoff(gateway, conversation_of(gateway))
         page.reload()
         expect(page.locator(".handoff-card--rating")).to_be_visible()
         assert_no_serious_violations(page, "rating card")
         if elder:
             assert measure(page) == []
+            scroll_to(page, page.locator(".handoff-card--rating"))
+            screenshot(page, "webchat-elder-rating-360x640.png")
 
 
 def test_staff_login_and_console_have_no_serious_axe_violation(
@@ -363,54 +432,135 @@ def test_a_whole_conversation_with_the_keyboard_alone(
 
 # ---- WeChat's allowance in the console ----------------------------------------------------------
 
+# The console shows times in the browser's zone: fixed, so that the test can name the time.
+CONSOLE_ZONE = "Asia/Shanghai"
 
-def test_the_console_shows_wechats_allowance_and_refuses_past_it(
-    browser: Browser, tmp_path: Path, contexts: list[BrowserContext]
-) -> None:
-    """A WeChat citizen asks for a person; the agent sees how many replies can still reach them,
-    and the sixth message after the citizen's is refused with the reason."""
+
+@contextmanager
+def wechat_gateway(tmp_path: Path) -> Iterator[tuple[Gateway, FakeWechat]]:
+    """A gateway serving WeChat in front of the local fake of WeChat's API, which counts the
+    customer-service messages as WeChat does (5 within 48 hours of a citizen's message)."""
     fake = FakeWechat(enforce_quotas=True).start()
     config = WechatConfig(
         token=TOKEN, app_id=APP_ID, app_secret=APP_SECRET, aes_key=AES_KEY, api_base=fake.url
     )
     try:
         with Gateway(tmp_path, wechat=config, handoff_hours="always") as gateway:
-            username = f"a{uuid.uuid4().hex[:8]}"
-            with session_factory(gateway.settings.database_url)() as db:
-                accounts.create_account(
-                    db, username, "王小明", PASSWORD, role="agent", hasher=FAST_HASHER
-                )
-            context = browser.new_context(viewport={"width": 1366, "height": 800})
-            contexts.append(context)
-            context.set_default_timeout(10_000)
-            console = context.new_page()
-            console.on("dialog", lambda dialog: dialog.accept())
-            console.goto(gateway.url + "staff")
-            console.locator("input[name=username]").fill(username)
-            console.locator("input[name=password]").fill(PASSWORD)
-            console.locator("input[name=password]").press("Enter")
-            expect(console.locator("#conn-state")).to_have_text("在线")
-
-            openid = new_openid()
-            gateway.rasa.reply = []  # the gateway starts the handoff itself
-            push_text(gateway, fake, openid, "转人工")
-            waiting = console.locator(f'#queue-waiting .qitem[data-conversation-id="wx-{openid}"]')
-            waiting.click()
-            console.locator("#accept").click()
-            limit = console.locator("#delivery-limit")
-            expect(limit).to_contain_text("还可发送 4 条")  # "已接入" used one of five
-            for n in range(4):
-                console.locator("#reply").fill(f"第{n}条回复")
-                console.locator("#reply").press("Enter")
-                expect(limit).to_contain_text(f"还可发送 {3 - n} 条" if n < 3 else "额度已用完")
-            console.locator("#reply").fill("第4条回复")
-            console.locator("#reply").press("Enter")
-            expect(console.locator("#toasts")).to_contain_text("5条")
-            assert len(fake.sent_to(openid)) == 5 and fake.refused == []
-            push_text(gateway, fake, openid, "好的")  # the citizen writes: five more
-            expect(limit).to_contain_text("还可发送 5 条")
+            yield gateway, fake
     finally:
         fake.stop()
+
+
+def console_with_a_wechat_handoff(
+    browser: Browser,
+    gateway: Gateway,
+    fake: FakeWechat,
+    contexts: list[BrowserContext],
+    bypass_csp: bool = False,
+    accept: bool = True,
+) -> tuple[Page, str]:
+    """An agent signed in to the console who has opened (and accepted, unless told not to) a
+    WeChat citizen's request for a person: the console, and the citizen's openid."""
+    username = f"a{uuid.uuid4().hex[:8]}"
+    with session_factory(gateway.settings.database_url)() as db:
+        accounts.create_account(db, username, "王小明", PASSWORD, role="agent", hasher=FAST_HASHER)
+    context = browser.new_context(
+        viewport={"width": 1366, "height": 800}, timezone_id=CONSOLE_ZONE, bypass_csp=bypass_csp
+    )
+    contexts.append(context)
+    context.set_default_timeout(10_000)
+    console = context.new_page()
+    console.on("dialog", lambda dialog: dialog.accept())
+    console.goto(gateway.url + "staff")
+    console.locator("input[name=username]").fill(username)
+    console.locator("input[name=password]").fill(PASSWORD)
+    console.locator("input[name=password]").press("Enter")
+    expect(console.locator("#conn-state")).to_have_text("在线")
+
+    openid = new_openid()
+    gateway.rasa.reply = []  # the gateway starts the handoff itself
+    push_text(gateway, fake, openid, "转人工")
+    waiting = console.locator(f'#queue-waiting .qitem[data-conversation-id="wx-{openid}"]')
+    waiting.click()
+    expect(console.locator("#transcript")).to_contain_text("转人工")
+    if accept:
+        console.locator("#accept").click()
+        expect(console.locator("#transcript")).to_contain_text("已接入")
+    return console, openid
+
+
+def reply(console: Page, text: str) -> None:
+    console.locator("#reply").fill(text)
+    console.locator("#reply").press("Enter")
+
+
+def closing_time(wrote_at: float) -> str:
+    """How the console names the end of the 48-hour window opened by a message at `wrote_at`."""
+    closes = datetime.fromtimestamp(wrote_at + MESSAGE_WINDOW_SECONDS, ZoneInfo(CONSOLE_ZONE))
+    return f"{closes.month}月{closes.day}日 {closes:%H:%M} 前有效"
+
+
+def assert_closes_48_hours_after(limit: Locator, start: float, end: float) -> None:
+    """The allowance line names when the window closes: 48 hours after the citizen's message,
+    which WeChat delivered between `start` and `end`."""
+    text = limit.inner_text()
+    expected = {closing_time(t) for t in range(int(start), int(end) + 2)}
+    assert any(time in text for time in expected), (text, expected)
+
+
+def test_the_console_shows_wechats_allowance_and_refuses_past_it(
+    browser: Browser, tmp_path: Path, contexts: list[BrowserContext]
+) -> None:
+    """A WeChat citizen asks for a person; the agent sees how many replies can still reach them
+    and until when, and the sixth message after the citizen's is refused with the reason."""
+    with wechat_gateway(tmp_path) as (gateway, fake):
+        start = time.time()
+        console, openid = console_with_a_wechat_handoff(browser, gateway, fake, contexts)
+        end = time.time()
+        limit = console.locator("#delivery-limit")
+        expect(limit).to_contain_text("还可发送 4 条")  # "已接入" used one of five
+        assert_closes_48_hours_after(limit, start, end)
+        for n in range(4):
+            reply(console, f"第{n}条回复")
+            expect(limit).to_contain_text(f"还可发送 {3 - n} 条" if n < 3 else "额度已用完")
+        reply(console, "第4条回复")
+        expect(console.locator("#toasts")).to_contain_text("5条")
+        refused = console.locator(".line--staff", has_text="第4条回复")
+        expect(refused).to_have_attribute("data-state", "failed")  # shown 未送达, not sending
+        assert len(fake.sent_to(openid)) == 5 and fake.refused == []
+        start = time.time()
+        push_text(gateway, fake, openid, "好的")  # the citizen writes: five more, 48 hours more
+        end = time.time()
+        expect(limit).to_contain_text("还可发送 5 条")
+        assert_closes_48_hours_after(limit, start, end)
+
+
+def test_console_with_a_wechat_conversation_open_has_no_serious_axe_violation(
+    browser: Browser, tmp_path: Path, contexts: list[BrowserContext]
+) -> None:
+    """The console as an agent works in it: a WeChat citizen's request open (with its hint), then
+    accepted with its messages and WeChat's allowance line; then the allowance spent (the line in
+    red), a refused reply marked 未送达 and the refusal's message."""
+    with wechat_gateway(tmp_path) as (gateway, fake):
+        console, _ = console_with_a_wechat_handoff(
+            browser, gateway, fake, contexts, bypass_csp=True, accept=False
+        )
+        expect(console.locator("#composer-hint")).to_have_text("点击“接入”后即可回复")
+        assert_no_serious_violations(console, "console with a waiting WeChat conversation open")
+        console.locator("#accept").click()
+        limit = console.locator("#delivery-limit")
+        reply(console, "您好，我是王小明，请问有什么可以帮您？")
+        expect(console.locator("#transcript")).to_contain_text("请问有什么可以帮您")
+        expect(limit).to_contain_text("还可发送 3 条")
+        expect(limit).to_contain_text("前有效")
+        assert_no_serious_violations(console, "console with a WeChat conversation open")
+        for n in range(4):
+            reply(console, f"第{n}条回复")
+        expect(limit).to_contain_text("额度已用完")
+        expect(console.locator("#toasts")).to_contain_text("5条")
+        refused = console.locator(".line--staff", has_text="第3条回复")
+        expect(refused).to_have_attribute("data-state", "failed")
+        assert_no_serious_violations(console, "console with WeChat's allowance spent")
 
 
 def push_text(gateway: Gateway, fake: FakeWechat, openid: str, text: str) -> None:

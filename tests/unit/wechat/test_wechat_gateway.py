@@ -797,6 +797,7 @@ async def test_the_console_shows_the_allowance_and_refuses_past_it(
                             "text": "第4条"})  # fmt: skip
         refused = await next_of("error")
         assert refused["code"] == "quota" and "5条" in refused["text"]
+        assert refused["client_id"] == "c4"  # which reply was refused
         assert await wechat.say("好的") == ""  # to staff; the allowance is back
         await ws.send_json({"type": "delivery", "conversation_id": conversation})
         assert (await next_of("delivery"))["limit"]["remaining"] == 5
